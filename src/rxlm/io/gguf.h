@@ -47,6 +47,12 @@ class GgufFile {
 
   // Tensors by their GGUF names (blk.0.attn_q.weight, ...), in file order.
   const std::vector<TensorView>& tensors() const { return tensors_; }
+  // The tensor named `name` (GGUF name), or nullptr.
+  const TensorView* find_tensor(const std::string& name) const {
+    for (const auto& t : tensors_)
+      if (t.name == name) return &t;
+    return nullptr;
+  }
   const std::shared_ptr<const MappedFile>& file() const { return file_; }
 
  private:
