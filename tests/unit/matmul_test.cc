@@ -66,3 +66,34 @@ INSTANTIATE_TEST_SUITE_P(AllDtypes, MatmulTest,
 
 }  // namespace
 }  // namespace rxlm
+
+namespace rxlm {
+namespace {
+
+// Quantising the activations to 8 bits must stay close to the exact f32-activation product.
+TEST(Matmul, ActivationQuantisationErrorIsSmall) {
+  std::mt19937 rng(99);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const int64_t in = 576, out = 64, n = 4;
+  for (DType dtype : {DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    auto bytes = random_weights(dtype, out, in, rng);
+    TensorView w{"w", dtype, {out, in}, bytes.data(), bytes.size(), "test"};
+    std::vector<float> x(n * in), y(n * out), wf(out * in);
+    for (float& v : x) v = normal(rng);
+    matmul(x.data(), n, w, y.data());
+    dequantize_row(dtype, bytes.data(), wf.data(), out * in);
+    double max_err = 0, max_ref = 0;
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t o = 0; o < out; ++o) {
+        double exact = 0;
+        for (int64_t i = 0; i < in; ++i) exact += double(wf[o * in + i]) * x[t * in + i];
+        max_ref = std::max(max_ref, std::abs(exact));
+        max_err = std::max(max_err, std::abs(exact - y[t * out + o]));
+      }
+    EXPECT_LE(max_err, 2e-2 * max_ref) << dtype_name(dtype);
+    EXPECT_GT(max_err, 0.0) << "8-bit activations cannot be exact on random data";
+  }
+}
+
+}  // namespace
+}  // namespace rxlm

@@ -3,6 +3,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <cmath>
+
 #include "rxlm/core/error.h"
 
 namespace rxlm {
@@ -39,6 +42,29 @@ bool dtype_is_quantized(DType dtype) {
 
 float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
 uint16_t f32_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+namespace {
+template <class Block>
+void quantize_q8(const float* x, Block* y, int64_t n) {
+  for (int64_t k = 0; k < n / 32; ++k) {
+    const float* xb = x + k * 32;
+    float amax = 0.f;
+    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+    const float d = amax / 127.f, id = amax != 0.f ? 127.f / amax : 0.f;  // ggml's exact expressions
+    y[k].d = f32_to_f16(d);
+    int sum = 0;
+    for (int j = 0; j < 32; ++j) {
+      // nearest, ties to even: what ggml's AVX2 quantiser (_mm256_round_ps) does
+      y[k].qs[j] = static_cast<int8_t>(std::nearbyint(xb[j] * id));
+      sum += y[k].qs[j];
+    }
+    if constexpr (requires { y[k].s; }) y[k].s = f32_to_f16(d * static_cast<float>(sum));
+  }
+}
+}  // namespace
+
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) { quantize_q8(x, y, n); }
+void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n) { quantize_q8(x, y, n); }
 
 void dequantize_row(DType dtype, const void* src, float* dst, int64_t n) {
   switch (dtype) {

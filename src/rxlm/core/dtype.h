@@ -54,6 +54,16 @@ struct BlockQ4_1 {
   uint16_t m;          // f16 minimum; value = nibble * d + m
   uint8_t qs[16];
 };
-static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
+// Activation blocks for integer dot products (as ggml): Q8_1 also keeps s = d·Σq for Q4_1's offset.
+struct BlockQ8_1 {
+  uint16_t d;  // f16 scale
+  uint16_t s;  // f16 d · Σ qs
+  int8_t qs[32];
+};
+static_assert(sizeof(BlockQ8_0) == 34 && sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_1) == 36);
+
+// Quantises n floats (n a multiple of 32) to Q8_0 / Q8_1 blocks: d = max|x| / 127, q = round(x / d).
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);
+void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n);
 
 }  // namespace rxlm

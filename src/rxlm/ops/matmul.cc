@@ -56,26 +56,17 @@ float dot_bf16(const uint16_t* w, const float* x, int64_t n) {
   return s;
 }
 
-// 32 int8 → four 8-float vectors
-inline void widen_i8(__m256i q, __m256 out[4]) {
-  __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
-  out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
-  out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
-  out[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
-  out[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
-}
+// Integer block dot products against activations quantised to 8 bits, as ggml's AVX2 kernels do:
+// weights and activations stay integers inside a block; scales multiply once per block.
 
-// Sum over one 32-element block of q[j]·x[j] as four partial vectors.
-inline __m256 block_dot(const __m256 q[4], const float* x) {
-  __m256 s = _mm256_mul_ps(q[0], _mm256_loadu_ps(x));
-  s = _mm256_fmadd_ps(q[1], _mm256_loadu_ps(x + 8), s);
-  s = _mm256_fmadd_ps(q[2], _mm256_loadu_ps(x + 16), s);
-  return _mm256_fmadd_ps(q[3], _mm256_loadu_ps(x + 24), s);
+// 32 products of unsigned bytes `u` with signed bytes `s`, summed in pairs → 8 floats.
+inline __m256 sum_products_us8(__m256i u, __m256i s) {
+  const __m256i pairs = _mm256_maddubs_epi16(u, s);
+  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
-
-inline __m256 block_sum(const float* x) {
-  __m256 s = _mm256_add_ps(_mm256_loadu_ps(x), _mm256_loadu_ps(x + 8));
-  return _mm256_add_ps(s, _mm256_add_ps(_mm256_loadu_ps(x + 16), _mm256_loadu_ps(x + 24)));
+// Signed × signed via |a| and sign-transferred b (maddubs needs one unsigned operand).
+inline __m256 sum_products_s8(__m256i a, __m256i b) {
+  return sum_products_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
 // Low nibbles are elements 0..15 and high nibbles 16..31 of a ggml Q4 block.
@@ -86,38 +77,61 @@ inline __m256i unpack_nibbles(const uint8_t* qs) {
   return _mm256_set_m128i(hi, lo);
 }
 
-float dot_q8_0(const BlockQ8_0* b, const float* x, int64_t n) {
+inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t blocks) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n / 32; ++k) {
-    __m256 q[4];
-    widen_i8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[k].qs)), q);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(b[k].d)), block_dot(q, x + k * 32), acc);
+  for (int64_t k = 0; k < blocks; ++k) {
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
+    acc = _mm256_fmadd_ps(d, sum_products_s8(load32(w[k].qs), load32(x[k].qs)), acc);
   }
   return hsum(acc);
 }
 
-float dot_q4_0(const BlockQ4_0* b, const float* x, int64_t n) {
+float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t blocks) {
   __m256 acc = _mm256_setzero_ps();
   const __m256i eight = _mm256_set1_epi8(8);
-  for (int64_t k = 0; k < n / 32; ++k) {
-    __m256 q[4];
-    widen_i8(_mm256_sub_epi8(unpack_nibbles(b[k].qs), eight), q);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(b[k].d)), block_dot(q, x + k * 32), acc);
+  for (int64_t k = 0; k < blocks; ++k) {
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[k].qs), eight);
+    acc = _mm256_fmadd_ps(d, sum_products_s8(q, load32(x[k].qs)), acc);
   }
   return hsum(acc);
 }
 
-float dot_q4_1(const BlockQ4_1* b, const float* x, int64_t n) {
+float dot_q4_1(const BlockQ4_1* w, const BlockQ8_1* x, int64_t blocks) {
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t k = 0; k < n / 32; ++k) {
-    __m256 q[4];
-    widen_i8(unpack_nibbles(b[k].qs), q);
-    const float* xb = x + k * 32;
-    // Σ (d·q + m)·x = d·Σ q·x + m·Σ x
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(b[k].d)), block_dot(q, xb), acc);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(f16_to_f32(b[k].m)), block_sum(xb), acc);
+  float offsets = 0.f;  // Σ m·(d_x·Σq_x): the block minimum times the activation block sum
+  for (int64_t k = 0; k < blocks; ++k) {
+    offsets += f16_to_f32(w[k].m) * f16_to_f32(x[k].s);
+    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
+    acc = _mm256_fmadd_ps(d, sum_products_us8(unpack_nibbles(w[k].qs), load32(x[k].qs)), acc);
   }
-  return hsum(acc);
+  return hsum(acc) + offsets;
+}
+
+float dot_quantized(const TensorView& w, int64_t row, const void* x, int64_t blocks) {
+  const std::byte* r = w.row(row);
+  switch (w.dtype) {
+    case DType::Q8_0: return dot_q8_0(reinterpret_cast<const BlockQ8_0*>(r), static_cast<const BlockQ8_0*>(x), blocks);
+    case DType::Q4_0: return dot_q4_0(reinterpret_cast<const BlockQ4_0*>(r), static_cast<const BlockQ8_0*>(x), blocks);
+    case DType::Q4_1: return dot_q4_1(reinterpret_cast<const BlockQ4_1*>(r), static_cast<const BlockQ8_1*>(x), blocks);
+    default: return 0.f;
+  }
+}
+
+// Activations of n rows quantised for `weight_dtype`: Q8_1 for Q4_1 weights, Q8_0 otherwise.
+std::vector<std::byte> quantize_activations(DType weight_dtype, const float* x, int64_t n, int64_t in) {
+  const bool q8_1 = weight_dtype == DType::Q4_1;
+  const int64_t row_bytes = (in / 32) * static_cast<int64_t>(q8_1 ? sizeof(BlockQ8_1) : sizeof(BlockQ8_0));
+  std::vector<std::byte> out(static_cast<size_t>(n * row_bytes));
+  for (int64_t t = 0; t < n; ++t) {
+    if (q8_1)
+      quantize_row_q8_1(x + t * in, reinterpret_cast<BlockQ8_1*>(out.data() + t * row_bytes), in);
+    else
+      quantize_row_q8_0(x + t * in, reinterpret_cast<BlockQ8_0*>(out.data() + t * row_bytes), in);
+  }
+  return out;
 }
 
 float dot_row(const TensorView& w, int64_t row, const float* x, int64_t n) {
@@ -126,9 +140,7 @@ float dot_row(const TensorView& w, int64_t row, const float* x, int64_t n) {
     case DType::F32: return dot_f32(reinterpret_cast<const float*>(r), x, n);
     case DType::F16: return dot_f16(reinterpret_cast<const uint16_t*>(r), x, n);
     case DType::BF16: return dot_bf16(reinterpret_cast<const uint16_t*>(r), x, n);
-    case DType::Q8_0: return dot_q8_0(reinterpret_cast<const BlockQ8_0*>(r), x, n);
-    case DType::Q4_0: return dot_q4_0(reinterpret_cast<const BlockQ4_0*>(r), x, n);
-    case DType::Q4_1: return dot_q4_1(reinterpret_cast<const BlockQ4_1*>(r), x, n);
+    default: return 0.f;  // quantised weights go through dot_quantized
   }
   return 0.f;
 }
@@ -151,6 +163,14 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.f, x, in, wf, in, 0.f, y, out);
     return;
   }
+  if (dtype_is_quantized(w.dtype)) {
+    const std::vector<std::byte> xq = quantize_activations(w.dtype, x, n, in);
+    const int64_t blocks = in / 32, x_row_bytes = static_cast<int64_t>(xq.size()) / n;
+#pragma omp parallel for schedule(static)
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t t = 0; t < n; ++t) y[t * out + o] = dot_quantized(w, o, xq.data() + t * x_row_bytes, blocks);
+    return;
+  }
   if (n <= kFusedMaxRows) {
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < out; ++o)
@@ -167,8 +187,45 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
   }
 }
 
+namespace {
+// f64 reference of one quantised row · quantised activations, block by block with the stored scales.
+double reference_quantized_dot(const TensorView& w, int64_t row, const std::byte* x, int64_t blocks) {
+  double total = 0;
+  for (int64_t k = 0; k < blocks; ++k) {
+    long sum = 0;
+    double dw = 0, dx = 0, offset = 0;
+    if (w.dtype == DType::Q4_1) {
+      const auto& wb = reinterpret_cast<const BlockQ4_1*>(w.row(row))[k];
+      const auto& xb = reinterpret_cast<const BlockQ8_1*>(x)[k];
+      for (int j = 0; j < 16; ++j) sum += (wb.qs[j] & 0xf) * xb.qs[j] + (wb.qs[j] >> 4) * xb.qs[j + 16];
+      dw = f16_to_f32(wb.d), dx = f16_to_f32(xb.d), offset = double(f16_to_f32(wb.m)) * f16_to_f32(xb.s);
+    } else if (w.dtype == DType::Q4_0) {
+      const auto& wb = reinterpret_cast<const BlockQ4_0*>(w.row(row))[k];
+      const auto& xb = reinterpret_cast<const BlockQ8_0*>(x)[k];
+      for (int j = 0; j < 16; ++j) sum += ((wb.qs[j] & 0xf) - 8) * xb.qs[j] + ((wb.qs[j] >> 4) - 8) * xb.qs[j + 16];
+      dw = f16_to_f32(wb.d), dx = f16_to_f32(xb.d);
+    } else {
+      const auto& wb = reinterpret_cast<const BlockQ8_0*>(w.row(row))[k];
+      const auto& xb = reinterpret_cast<const BlockQ8_0*>(x)[k];
+      for (int j = 0; j < 32; ++j) sum += wb.qs[j] * xb.qs[j];
+      dw = f16_to_f32(wb.d), dx = f16_to_f32(xb.d);
+    }
+    total += dw * dx * static_cast<double>(sum) + offset;
+  }
+  return total;
+}
+}  // namespace
+
 void matmul_reference(const float* x, int64_t n, const TensorView& w, float* y) {
   const int64_t out = w.rows(), in = w.cols();
+  if (dtype_is_quantized(w.dtype)) {  // same contract as the fast path: activations rounded to 8 bits
+    const std::vector<std::byte> xq = quantize_activations(w.dtype, x, n, in);
+    const int64_t x_row_bytes = static_cast<int64_t>(xq.size()) / n;
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t t = 0; t < n; ++t)
+        y[t * out + o] = static_cast<float>(reference_quantized_dot(w, o, xq.data() + t * x_row_bytes, in / 32));
+    return;
+  }
   std::vector<float> row(static_cast<size_t>(in));
   for (int64_t o = 0; o < out; ++o) {
     dequantize_row(w.dtype, w.row(o), row.data(), in);
