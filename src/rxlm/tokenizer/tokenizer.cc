@@ -1,12 +1,60 @@
-// Shared parts of the Tokenizer interface.
+// Shared parts of the Tokenizer interface and the loader that recognises each vocabulary format.
 #include "rxlm/tokenizer/tokenizer.h"
 
+#include <algorithm>
+#include <fstream>
+
+#include "rxlm/core/error.h"
+#include "rxlm/io/checkpoint.h"
+#include "rxlm/io/gguf.h"
+#include "rxlm/tokenizer/loaders.h"
+
 namespace rxlm {
+
+std::vector<int32_t> Tokenizer::encode_with_bos(std::string_view text, bool parse_special) const {
+  std::vector<int32_t> ids;
+  if (add_bos_ && bos_id_) ids.push_back(*bos_id_);
+  std::vector<int32_t> rest = encode(text, parse_special);
+  ids.insert(ids.end(), rest.begin(), rest.end());
+  return ids;
+}
 
 std::string Tokenizer::decode(std::span<const int32_t> ids) const {
   std::string out;
   for (int32_t id : ids) out += token_bytes(id);
   return out;
+}
+
+bool Tokenizer::is_stop(int32_t id) const {
+  return std::find(stop_ids_.begin(), stop_ids_.end(), id) != stop_ids_.end();
+}
+
+void Tokenizer::check_id(int32_t id) const {
+  if (id < 0 || id >= vocab_size_) fail("token id {} is outside the vocabulary (size {})", id, vocab_size_);
+}
+
+namespace {
+
+[[maybe_unused]] std::string first_bytes(const std::filesystem::path& path, size_t n) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes(n, '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(n));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  return bytes;
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::filesystem::path& path) {
+  if (!std::filesystem::is_regular_file(path)) fail("{}: no such tokenizer file", path.string());
+  if (path.extension() == ".bin") return load_llama2c_vocab(path);
+  fail("{}: this build reads llama2.c tok*.bin vocabularies only so far", path.string());
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(const Checkpoint& checkpoint) {
+  if (checkpoint.format == "llama2c")
+    fail("{}: a llama2.c checkpoint carries no vocabulary; pass the tokenizer file (e.g. tok512.bin) with --tokenizer", checkpoint.path.string());
+  return load_tokenizer(checkpoint.path);
 }
 
 }  // namespace rxlm
