@@ -8,6 +8,11 @@
 //   model.layers.{i}.mlp.{gate,up,down}_proj.weight    [out, in]
 //   model.norm.weight                                  [hidden]
 //   lm_head.weight                                     [vocab, hidden]  (absent when tied)
+// GGUF files converted from Llama 3.1 by llama.cpp also carry
+//   rope_freqs.weight                                  [head_dim / 2] F32
+// llama.cpp's form of rope_scaling "llama3": per-frequency divisors, inv_freq[i] = theta^(-2i/d) /
+// rope_freqs[i]. config.rope_scaling is then empty; a forward pass must use this tensor when present.
+// Other tensors a file holds are kept under their own names; the loaders check only the ones above.
 #pragma once
 #include <filesystem>
 #include <map>
@@ -36,7 +41,8 @@ struct Checkpoint {
   const TensorView& tensor(const std::string& name) const;
 };
 
-// Dispatches on what `path` is: a directory with config.json, a .gguf file, or a llama2.c .bin.
+// Dispatches on what `path` is: a directory with config.json (or its config.json / *.safetensors), a
+// file starting with "GGUF", or else a llama2.c .bin. The per-format loaders are in checkpoint_formats.h.
 // Checks every tensor the Llama architecture needs, with shapes against the config.
 Checkpoint load_checkpoint(const std::filesystem::path& path);
 
