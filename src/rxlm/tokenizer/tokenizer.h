@@ -45,6 +45,8 @@ class Tokenizer {
   // Control tokens (BOS, <|eot_id|>, <|im_start|>, ...): a chat front end may hide them.
   virtual bool is_control(int32_t id) const { return false; }
   ChatFormat chat_format() const { return chat_format_; }
+  // Loaders set what the metadata says (detect_chat_format); a --chat-format override may replace it.
+  void set_chat_format(ChatFormat format) { chat_format_ = format; }
   // The chat template text the vocabulary carries (GGUF tokenizer.chat_template,
   // tokenizer_config.json chat_template), empty when none.
   const std::string& chat_template() const { return chat_template_; }
