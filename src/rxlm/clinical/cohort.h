@@ -1,0 +1,45 @@
+// From hosp tables to one sample per admission: demographics (age, sex, omr height/weight/BMI),
+// diagnoses in seq_num order, the distinct normalised therapeutic drugs with ATC codes; every
+// admission that is dropped is counted under its reason.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "rxlm/clinical/atc_map.h"
+#include "rxlm/clinical/drug_normaliser.h"
+#include "rxlm/clinical/hosp_tables.h"
+#include "rxlm/clinical/prep_config.h"
+#include "rxlm/clinical/prompt.h"
+
+namespace rxlm::clinical {
+
+struct Sample {
+  std::int64_t subject_id = 0, hadm_id = 0;  // for the split and the optional link file only
+  int admit_day = 0;
+  AdmissionPrompt prompt;
+  std::vector<std::string> drugs;  // canonical names, sorted, distinct
+};
+
+struct DrugInfo {
+  std::string atc;         // most frequent row-level code among the drug's therapeutic rows; "" if none
+  std::int64_t rows = 0;   // therapeutic prescription rows that fold into this name
+};
+
+struct Cohort {
+  std::vector<Sample> samples;  // sorted by hadm_id
+  std::map<std::string, DrugInfo> drugs;
+  std::map<std::string, std::int64_t> drops;  // reason → admissions, in the order the checks run
+  nlohmann::ordered_json stats;               // counts for the report (no identifiers)
+};
+
+Cohort build_cohort(const HospTables& tables, const PrepConfig& config, const DrugNormaliser& normaliser,
+                    const AtcMap& atc);
+
+// Readable admission type ("EW EMER." → "emergency"); unknown values are lower-cased as they are.
+std::string admission_type_phrase(std::string_view admission_type);
+
+}  // namespace rxlm::clinical

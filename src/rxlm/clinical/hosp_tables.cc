@@ -1,0 +1,223 @@
+// Reading the hosp tables: columns by name, typed fields with file:line errors, deterministic order.
+#include "rxlm/clinical/hosp_tables.h"
+
+#include <algorithm>
+#include <charconv>
+#include <tuple>
+
+#include "rxlm/core/error.h"
+
+namespace rxlm::clinical {
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+int days_from_civil(int y, unsigned m, unsigned d) {  // H. Hinnant's algorithm, proleptic Gregorian
+  y -= m <= 2;
+  const int era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int>(doe) - 719468;
+}
+
+std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
+  auto value = reader.integer(column);
+  if (!value) reader.fail_field(column, "is empty but required");
+  return *value;
+}
+
+int required_day(const CsvReader& reader, std::size_t column, int* year = nullptr) {
+  auto date = parse_date(reader.field(column));
+  if (!date) reader.fail_field(column, "is not a date of the form YYYY-MM-DD[ HH:MM:SS]");
+  if (year) *year = date->first;
+  return date->second;
+}
+
+// Runs `row` for every record; with skip_malformed, a row whose values do not parse is counted, not fatal.
+template <class Row>
+void for_each_row(HospSource& source, const std::string& table, const std::vector<std::string>& columns,
+                  bool skip_malformed, HospTables& tables, Row&& row) {
+  CsvReader reader = source.open(table, columns, CsvOptions{.skip_malformed = skip_malformed});
+  std::vector<std::size_t> index;
+  for (const auto& column : columns) index.push_back(reader.column(column));
+  TableCount& count = tables.counts[table];
+  while (reader.next()) {
+    ++count.rows;
+    if (!skip_malformed) {
+      row(reader, index);
+      continue;
+    }
+    try {
+      row(reader, index);
+    } catch (const Error& e) {
+      ++count.skipped;
+      if (count.skip_examples.size() < 5) count.skip_examples.push_back(e.what());
+    }
+  }
+  count.skipped += reader.skipped();
+  for (const auto& example : reader.skip_examples())
+    if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
+}
+
+template <class T, class Key, class Less>
+std::uint64_t sort_unique(std::vector<T>& items, Key key, Less less) {
+  std::sort(items.begin(), items.end(), less);
+  auto end = std::unique(items.begin(), items.end(), [&](const T& a, const T& b) { return key(a) == key(b); });
+  std::uint64_t removed = static_cast<std::uint64_t>(items.end() - end);
+  items.erase(end, items.end());
+  return removed;
+}
+
+}  // namespace
+
+std::string icd_key(int version, std::string_view code) { return std::to_string(version) + "|" + std::string(code); }
+
+std::optional<std::pair<int, int>> parse_date(std::string_view text) {
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int y = 0;
+  unsigned m = 0, d = 0;
+  if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
+  if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
+  if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
+  if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
+  if (text.size() > 10 && text[10] != ' ' && text[10] != 'T') return std::nullopt;
+  return std::make_pair(y, days_from_civil(y, m, d));
+}
+
+HospTables read_hosp_tables(HospSource& source, bool skip) {
+  HospTables t;
+
+  for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 Patient p;
+                 p.subject_id = required_integer(r, c[0]);
+                 p.gender = std::string(trim(r.field(c[1])));
+                 if (auto age = r.integer(c[2])) p.anchor_age = static_cast<int>(*age);
+                 p.anchor_year = static_cast<int>(required_integer(r, c[3]));
+                 t.patients.push_back(std::move(p));
+               });
+  t.counts["patients"].duplicates = sort_unique(
+      t.patients, [](const Patient& p) { return p.subject_id; },
+      [](const Patient& a, const Patient& b) {
+        return std::tie(a.subject_id, a.anchor_year, a.gender, a.anchor_age) <
+               std::tie(b.subject_id, b.anchor_year, b.gender, b.anchor_age);
+      });
+
+  for_each_row(source, "admissions", {"subject_id", "hadm_id", "admittime", "dischtime", "admission_type"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 Admission a;
+                 a.subject_id = required_integer(r, c[0]);
+                 a.hadm_id = required_integer(r, c[1]);
+                 a.admit_day = required_day(r, c[2], &a.admit_year);
+                 a.discharge_day = r.field(c[3]).empty() ? a.admit_day : required_day(r, c[3]);
+                 a.admission_type = std::string(trim(r.field(c[4])));
+                 t.admissions.push_back(std::move(a));
+               });
+  t.counts["admissions"].duplicates = sort_unique(
+      t.admissions, [](const Admission& a) { return a.hadm_id; },
+      [](const Admission& a, const Admission& b) {
+        return std::tie(a.hadm_id, a.admit_day, a.subject_id, a.admission_type) <
+               std::tie(b.hadm_id, b.admit_day, b.subject_id, b.admission_type);
+      });
+
+  for_each_row(source, "d_icd_diagnoses", {"icd_code", "icd_version", "long_title"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 int version = static_cast<int>(required_integer(r, c[1]));
+                 auto [it, fresh] = t.icd_titles.emplace(icd_key(version, trim(r.field(c[0]))), trim(r.field(c[2])));
+                 // Keep the smaller title on a clash so the result does not depend on row order.
+                 if (!fresh) {
+                   ++t.counts["d_icd_diagnoses"].duplicates;
+                   std::string title(trim(r.field(c[2])));
+                   if (title < it->second) it->second = title;
+                 }
+               });
+
+  std::unordered_map<std::string, std::int32_t> code_ids;
+  for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 DiagnosisRow d;
+                 d.hadm_id = required_integer(r, c[0]);
+                 d.seq_num = static_cast<int>(required_integer(r, c[1]));
+                 std::string_view code = trim(r.field(c[2]));
+                 if (code.empty()) r.fail_field(c[2], "is empty but required");
+                 int version = static_cast<int>(required_integer(r, c[3]));
+                 auto [it, fresh] = code_ids.emplace(icd_key(version, code), static_cast<std::int32_t>(t.codes.size()));
+                 if (fresh) t.codes.push_back({version, std::string(code)});
+                 d.code = it->second;
+                 t.diagnoses.push_back(d);
+               });
+  std::sort(t.diagnoses.begin(), t.diagnoses.end(), [&](const DiagnosisRow& a, const DiagnosisRow& b) {
+    if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
+    if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
+    const auto &x = t.codes[a.code], &y = t.codes[b.code];
+    return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
+  });
+
+  std::unordered_map<std::string, std::int32_t> product_ids;
+  std::string key;
+  for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 PrescriptionRow p;
+                 p.hadm_id = required_integer(r, c[0]);
+                 key.assign(r.field(c[1])).append("\x1f").append(r.field(c[2])).append("\x1f").append(r.field(c[3]));
+                 auto [it, fresh] = product_ids.emplace(key, static_cast<std::int32_t>(t.products.size()));
+                 if (fresh)
+                   t.products.push_back({std::string(r.field(c[1])), std::string(r.field(c[2])), std::string(r.field(c[3]))});
+                 p.product = it->second;
+                 ++t.products[p.product].rows;
+                 t.prescriptions.push_back(p);
+               });
+  // Renumber products in sorted order so ids (and everything derived) ignore source row order.
+  std::vector<std::int32_t> order(t.products.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
+  std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
+    const auto &x = t.products[a], &y = t.products[b];
+    return std::tie(x.drug_type, x.drug, x.gsn) < std::tie(y.drug_type, y.drug, y.gsn);
+  });
+  std::vector<std::int32_t> rank(order.size());
+  std::vector<DrugProduct> sorted;
+  sorted.reserve(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    rank[order[i]] = static_cast<std::int32_t>(i);
+    sorted.push_back(std::move(t.products[order[i]]));
+  }
+  t.products = std::move(sorted);
+  for (auto& p : t.prescriptions) p.product = rank[p.product];
+  std::sort(t.prescriptions.begin(), t.prescriptions.end(), [](const PrescriptionRow& a, const PrescriptionRow& b) {
+    return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
+  });
+
+  for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 std::string_view name = trim(r.field(c[3]));
+                 OmrMeasurement m;
+                 if (name == "Height (Inches)") m.kind = OmrKind::Height;
+                 else if (name == "Weight (Lbs)") m.kind = OmrKind::Weight;
+                 else if (name == "BMI (kg/m2)") m.kind = OmrKind::Bmi;
+                 else return;  // blood pressure, eGFR, ...: not physical information we use
+                 m.subject_id = required_integer(r, c[0]);
+                 m.day = required_day(r, c[1]);
+                 m.seq_num = static_cast<int>(required_integer(r, c[2]));
+                 std::string_view text = trim(r.field(c[4]));
+                 auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m.value);
+                 if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+                   ++t.counts["omr"].unusable;  // a free-text value is not a measurement; counted, not fatal
+                   return;
+                 }
+                 t.omr.push_back(m);
+               });
+  t.counts["omr"].duplicates = sort_unique(
+      t.omr, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
+      [](const OmrMeasurement& a, const OmrMeasurement& b) {
+        return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
+               std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
+      });
+  return t;
+}
+
+}  // namespace rxlm::clinical

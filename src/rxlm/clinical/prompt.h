@@ -1,0 +1,57 @@
+// THE prompt and answer format (used by prep, train, predict, eval, serve) and the strict answer
+// parser whose acceptance rate is the paper's "output rate". Change the format only here.
+#pragma once
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace rxlm::clinical {
+
+// Patient physical information; nullopt / empty renders as "unknown", never a guess.
+struct PatientFacts {
+  std::optional<int> age;  // years at admission; 90 and above render as "90 or older" (HIPAA Safe Harbor)
+  std::string sex;         // "female", "male" or "" (unknown)
+  std::optional<double> height_cm, weight_kg, bmi;
+  std::string admission_type;  // readable phrase, e.g. "emergency"; "" = unknown
+};
+
+struct DiagnosisLine {
+  int icd_version = 0;  // 9 or 10
+  std::string icd_code;
+  std::string title;  // long title; "" when the code is not in d_icd_diagnoses
+};
+
+struct AdmissionPrompt {
+  PatientFacts patient;
+  std::vector<DiagnosisLine> diagnoses;  // in seq_num order (the coder's priority order)
+};
+
+// The system message (fixed text).
+const std::string& system_prompt();
+// The user message:
+//   Patient: age 67, sex female, height 165 cm, weight 72.6 kg, BMI 26.7, admission type urgent.
+//   Diagnoses (in coded order):
+//   1. ICD-10 I2510: Atherosclerotic heart disease of native coronary artery without angina pectoris
+//   ...
+//   List the drugs to prescribe for this admission.
+std::string render_user(const AdmissionPrompt& admission);
+// The assistant message: "Drugs:\n- name\n- name" (one canonical name per line, no trailing newline).
+std::string render_answer(const std::vector<std::string>& drugs);
+// {"messages":[system,user,assistant]} plus "meta" when given.
+nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
+                                   const nlohmann::ordered_json& meta = nullptr);
+
+struct ParsedAnswer {
+  bool ok = false;
+  std::vector<std::string> drugs;  // in the order written; only when ok
+  std::string error;               // why the text was rejected; only when !ok
+};
+// Strict: the text must be "Drugs:" then one or more lines "- <name>" and nothing else (a final
+// newline and trailing spaces are tolerated). A name is lower-case ASCII letters, digits, spaces and
+// / - . , ' ( ) + &; empty names and repeated names are rejected.
+ParsedAnswer parse_answer(std::string_view text);
+
+}  // namespace rxlm::clinical

@@ -1,0 +1,200 @@
+// CsvReader: a byte-at-a-time RFC 4180 state machine over a refillable buffer.
+#include "rxlm/io/csv.h"
+
+#include <charconv>
+#include <cstdlib>
+#include <memory>
+
+#include "rxlm/core/error.h"
+#include "rxlm/io/gzip.h"
+
+namespace rxlm {
+
+CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
+    : name_(std::move(name)), read_(std::move(read)), options_(options), buffer_(1 << 20) {
+  // The header is parsed strictly even when data rows may be skipped: without it nothing can be found.
+  Parse got = parse_record();
+  if (got == Parse::End) fail("{}: empty file; expected a header line naming the columns", name_);
+  if (got == Parse::Malformed) fail("{}:1: malformed header ({})", name_, malformed_why_);
+  if (record_.size() >= 3 && record_.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+    record_.erase(0, 3);
+    for (auto& end : field_ends_) end -= 3;
+  }
+  for (std::size_t i = 0; i < field_ends_.size(); ++i) header_.emplace_back(field(i));
+}
+
+CsvReader CsvReader::open(const std::filesystem::path& path, CsvOptions options) {
+  auto file = std::make_shared<GzipFile>(path);
+  return CsvReader(path.string(), [file](char* buffer, std::size_t capacity) { return file->read(buffer, capacity); },
+                   options);
+}
+
+std::optional<std::size_t> CsvReader::find_column(std::string_view name) const {
+  for (std::size_t i = 0; i < header_.size(); ++i)
+    if (header_[i] == name) return i;
+  return std::nullopt;
+}
+
+std::size_t CsvReader::column(std::string_view name) const {
+  if (auto index = find_column(name)) return *index;
+  std::string have;
+  for (const auto& h : header_) have += (have.empty() ? "" : ",") + h;
+  fail("{}: missing column '{}' (the header has: {}); is this the right table and release?", name_, name, have);
+}
+
+std::string_view CsvReader::field(std::size_t index) const {
+  std::size_t begin = index == 0 ? 0 : field_ends_[index - 1];
+  return std::string_view(record_).substr(begin, field_ends_[index] - begin);
+}
+
+bool CsvReader::refill() {
+  if (eof_) return false;
+  pos_ = 0;
+  end_ = read_(buffer_.data(), buffer_.size());
+  if (end_ == 0) eof_ = true;
+  return end_ > 0;
+}
+
+void CsvReader::malformed(std::string why) { malformed_why_ = std::move(why); }
+
+void CsvReader::skip_rest_of_line() {
+  while (pos_ < end_ || refill()) {
+    char c = buffer_[pos_++];
+    if (c == '\n') {
+      ++line_;
+      return;
+    }
+  }
+}
+
+// A record ends at LF, CRLF or a lone CR; the last field ends with it.
+CsvReader::Parse CsvReader::end_line(char c) {
+  if (c == '\r') {
+    if (pos_ == end_) refill();
+    if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
+  }
+  ++line_;
+  field_ends_.push_back(record_.size());
+  return Parse::Record;
+}
+
+CsvReader::Parse CsvReader::parse_record() {
+  enum State { FieldStart, Unquoted, Quoted, QuoteInQuoted } state = FieldStart;
+  record_.clear();
+  field_ends_.clear();
+  record_line_ = line_;
+  std::uint64_t quote_line = 0;
+  bool any = false;
+  const char delimiter = options_.delimiter;
+  for (;;) {
+    if (pos_ == end_ && !refill()) break;
+    char c = buffer_[pos_++];
+    any = true;
+    switch (state) {
+      case FieldStart:
+        if (c == '"') {
+          state = Quoted;
+          quote_line = line_;
+          break;
+        }
+        state = Unquoted;
+        [[fallthrough]];
+      case Unquoted:
+        if (c == delimiter) {
+          field_ends_.push_back(record_.size());
+          state = FieldStart;
+        } else if (c == '\n' || c == '\r') {
+          return end_line(c);
+        } else if (c == '"') {
+          malformed("a quote inside an unquoted field; quote the whole field and double inner quotes");
+          return Parse::Malformed;
+        } else {
+          // Copy the run of plain bytes in one go: most fields have no quotes or delimiters.
+          std::size_t start = pos_ - 1, stop = pos_;
+          while (stop < end_) {
+            char d = buffer_[stop];
+            if (d == delimiter || d == '\n' || d == '\r' || d == '"') break;
+            ++stop;
+          }
+          record_.append(buffer_.data() + start, stop - start);
+          pos_ = stop;
+        }
+        break;
+      case Quoted:
+        if (c == '"') {
+          state = QuoteInQuoted;
+        } else {
+          if (c == '\n') ++line_;
+          record_.push_back(c);
+        }
+        break;
+      case QuoteInQuoted:
+        if (c == '"') {
+          record_.push_back('"');
+          state = Quoted;
+        } else if (c == delimiter) {
+          field_ends_.push_back(record_.size());
+          state = FieldStart;
+        } else if (c == '\n' || c == '\r') {
+          return end_line(c);
+        } else {
+          malformed("text after a closing quote; double a quote that belongs inside the field");
+          --pos_;  // let skip_rest_of_line see this byte (it may be the newline-free tail)
+          return Parse::Malformed;
+        }
+        break;
+    }
+  }
+  if (!any) return Parse::End;
+  if (state == Quoted) {
+    malformed(fmt::format("quoted field opened on line {} never closes before the end of the data", quote_line));
+    return Parse::Malformed;
+  }
+  field_ends_.push_back(record_.size());  // last record without a final newline
+  return Parse::Record;
+}
+
+bool CsvReader::next() {
+  for (;;) {
+    Parse got = parse_record();
+    if (got == Parse::End) return false;
+    if (got == Parse::Record) {
+      if (field_ends_.size() == header_.size()) {
+        ++records_;
+        return true;
+      }
+      malformed(fmt::format("{} fields where the header has {}", field_ends_.size(), header_.size()));
+    } else {
+      skip_rest_of_line();
+    }
+    std::string why = fmt::format("{}:{}: {}", name_, record_line_, malformed_why_);
+    if (!options_.skip_malformed) fail("{} (fix the file, or ask to skip malformed rows)", why);
+    ++skipped_;
+    if (skip_examples_.size() < 5) skip_examples_.push_back(std::move(why));
+  }
+}
+
+void CsvReader::fail_field(std::size_t index, std::string_view why) const {
+  fail("{}:{}: column '{}' ('{}'): {}", name_, record_line_, index < header_.size() ? header_[index] : "?",
+       field(index), why);
+}
+
+std::optional<std::int64_t> CsvReader::integer(std::size_t index) const {
+  std::string_view text = field(index);
+  if (text.empty()) return std::nullopt;
+  std::int64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) fail_field(index, "not a whole number");
+  return value;
+}
+
+std::optional<double> CsvReader::number(std::size_t index) const {
+  std::string_view text = field(index);
+  if (text.empty()) return std::nullopt;
+  double value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) fail_field(index, "not a number");
+  return value;
+}
+
+}  // namespace rxlm

@@ -1,0 +1,77 @@
+// Streaming CSV reader (RFC 4180: quoted commas, doubled quotes, embedded newlines; CRLF; UTF-8 BOM)
+// over any byte source (a .csv/.csv.gz file, a PostgreSQL COPY stream), columns found by header name.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace rxlm {
+
+struct CsvOptions {
+  // false: a malformed record throws "file:line: ..."; true: it is skipped and counted in skipped().
+  bool skip_malformed = false;
+  char delimiter = ',';
+};
+
+class CsvReader {
+ public:
+  // Fills `buffer` with up to `capacity` bytes and returns how many; 0 means end of data.
+  using ReadFn = std::function<std::size_t(char* buffer, std::size_t capacity)>;
+
+  // `name` is what errors call the source (a path, or "postgres table mimiciv_hosp.x").
+  CsvReader(std::string name, ReadFn read, CsvOptions options = {});
+  // Opens a .csv or .csv.gz file (gzip detected from the bytes, not the name).
+  static CsvReader open(const std::filesystem::path& path, CsvOptions options = {});
+
+  const std::vector<std::string>& header() const { return header_; }
+  // Index of the column called `name`; throws naming the file and the columns it has.
+  std::size_t column(std::string_view name) const;
+  std::optional<std::size_t> find_column(std::string_view name) const;
+
+  // Advances to the next record; false at the end of the data.
+  bool next();
+  std::size_t size() const { return field_ends_.size(); }
+  std::string_view field(std::size_t index) const;
+  // Line (1-based) on which the current record starts.
+  std::uint64_t line() const { return record_line_; }
+  std::uint64_t records() const { return records_; }
+  std::uint64_t skipped() const { return skipped_; }
+  // First few skip reasons ("file:line: why"), for reports.
+  const std::vector<std::string>& skip_examples() const { return skip_examples_; }
+  const std::string& name() const { return name_; }
+
+  // Typed access: empty → nullopt; anything else that is not a whole number / a number throws
+  // "file:line: column 'x': 'value' is not ...".
+  std::optional<std::int64_t> integer(std::size_t index) const;
+  std::optional<double> number(std::size_t index) const;
+  // Throws "file:line: column 'x' ('value'): why" for checks done by the caller.
+  [[noreturn]] void fail_field(std::size_t index, std::string_view why) const;
+
+ private:
+  enum class Parse { Record, End, Malformed };
+  Parse parse_record();
+  Parse end_line(char c);
+  bool refill();
+  void skip_rest_of_line();
+  void malformed(std::string why);
+
+  std::string name_;
+  ReadFn read_;
+  CsvOptions options_;
+  std::vector<char> buffer_;
+  std::size_t pos_ = 0, end_ = 0;
+  bool eof_ = false;
+  std::vector<std::string> header_;
+  std::string record_;
+  std::vector<std::size_t> field_ends_;
+  std::uint64_t line_ = 1, record_line_ = 0, records_ = 0, skipped_ = 0;
+  std::string malformed_why_;
+  std::vector<std::string> skip_examples_;
+};
+
+}  // namespace rxlm

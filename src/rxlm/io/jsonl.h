@@ -1,0 +1,36 @@
+// Atomic output files (temp file + rename, so a crash never leaves a half-written file in place)
+// and JSON Lines writing on top of them.
+#pragma once
+#include <cstdio>
+#include <filesystem>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+namespace rxlm {
+
+// Writes to "<path>.tmp-<pid>" and renames onto `path` in commit(); if commit() is never reached the
+// temporary file is removed and whatever was at `path` before is left untouched.
+class AtomicFile {
+ public:
+  explicit AtomicFile(std::filesystem::path path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(std::string_view bytes);
+  // One compact JSON object followed by "\n".
+  void write_json_line(const nlohmann::json& value);
+  void write_json_line(const nlohmann::ordered_json& value);
+  void commit();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_, temp_;
+  std::FILE* file_ = nullptr;
+};
+
+// Whole-file convenience: atomically replaces `path` with `bytes`.
+void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+
+}  // namespace rxlm
