@@ -83,6 +83,12 @@ std::optional<int32_t> BpeModel::find(std::string_view bytes) const {
   return std::nullopt;
 }
 
+std::optional<int> BpeModel::missing_byte() const {
+  for (int b = 0; b < 256; ++b)
+    if (byte_token_[b] < 0) return b;
+  return std::nullopt;
+}
+
 void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& out) const {
   if (piece.empty()) return;
   if (ignore_merges_) {

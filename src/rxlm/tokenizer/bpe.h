@@ -30,6 +30,8 @@ class BpeModel {
   size_t size() const { return tokens_.size(); }
   const std::string& bytes(int32_t id) const { return tokens_[id]; }
   std::optional<int32_t> find(std::string_view bytes) const;
+  // The first byte value with no single-byte token, if any.
+  std::optional<int> missing_byte() const;
 
  private:
   BpeModel() = default;

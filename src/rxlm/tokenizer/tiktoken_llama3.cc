@@ -92,6 +92,8 @@ std::unique_ptr<Tokenizer> load_tiktoken_llama3(const std::filesystem::path& pat
   const int32_t base = static_cast<int32_t>(tokens.size());
   BpeTokenizerParts parts{BpeModel::from_ranks(std::move(tokens), name), {}, {}, {}, {}, {}, true, ChatFormat::Llama3, {}};
   parts.model.set_ignore_merges(true);
+  // tiktoken has no unknown token: every byte must be a rank of its own.
+  if (auto byte = parts.model.missing_byte()) fail("{}: byte 0x{:02X} has no rank; the ranks must include all 256 single bytes", name, *byte);
   parts.pre_tokenizer.add(kLlama3Pattern);
   const std::vector<std::string> names = llama3_special_names();
   for (size_t i = 0; i < names.size(); ++i) parts.specials.push_back({base + static_cast<int32_t>(i), names[i], false});
