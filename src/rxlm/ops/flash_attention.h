@@ -77,6 +77,9 @@ void flash_attention_backward(const FlashAttentionGradParams& params, void* work
 
 // Which SIMD build the calls dispatch to on this CPU ("avx512" or "avx2"), for benchmark reports.
 const char* flash_attention_isa();
+// Forces "avx2" or "avx512" (throws if the CPU lacks it) or back to "auto"; for tests and benchmarks that
+// compare the two builds. Process-wide; not meant to be flipped while attention calls are running.
+void flash_attention_force_isa(const char* name);
 
 // Convenience for callers and tests: fills the strides of a dense [tokens, heads, head_dim] tensor.
 inline void dense_strides(int heads, int head_dim, int64_t* row_stride, int64_t* head_stride) {
