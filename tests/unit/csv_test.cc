@@ -1,0 +1,180 @@
+// CsvReader: RFC 4180 quoting, CRLF, BOM, gzip, header lookup, and file:line errors or counted skips.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "rxlm/core/error.h"
+#include "rxlm/io/csv.h"
+
+namespace fs = std::filesystem;
+using rxlm::CsvOptions;
+using rxlm::CsvReader;
+
+namespace {
+
+// A reader over `text`, handed out `chunk` bytes at a time so that quotes, CRLF and fields straddle buffer refills.
+CsvReader from_text(const std::string& text, CsvOptions options = {}, std::size_t chunk = 3) {
+  auto pos = std::make_shared<std::size_t>(0);
+  return CsvReader("test.csv",
+                   [text, pos, chunk](char* buffer, std::size_t capacity) {
+                     std::size_t n = std::min({capacity, chunk, text.size() - *pos});
+                     std::copy_n(text.data() + *pos, n, buffer);
+                     *pos += n;
+                     return n;
+                   },
+                   options);
+}
+
+std::vector<std::vector<std::string>> all_rows(CsvReader& reader) {
+  std::vector<std::vector<std::string>> rows;
+  while (reader.next()) {
+    rows.emplace_back();
+    for (std::size_t i = 0; i < reader.size(); ++i) rows.back().emplace_back(reader.field(i));
+  }
+  return rows;
+}
+
+std::string error_of(const std::string& text) {
+  try {
+    CsvReader reader = from_text(text);
+    while (reader.next()) {
+    }
+  } catch (const rxlm::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+fs::path temp_file(const std::string& name) {
+  return fs::temp_directory_path() / ("rxlm_csv_test_" + std::to_string(::getpid()) + "_" + name);
+}
+
+void write_gzip(const fs::path& path, const std::string& text) {
+  gzFile out = gzopen(path.c_str(), "wb");
+  gzwrite(out, text.data(), static_cast<unsigned>(text.size()));
+  gzclose(out);
+}
+
+}  // namespace
+
+TEST(Csv, QuotedCommasDoubledQuotesAndEmbeddedNewlines) {
+  CsvReader reader = from_text("a,b,c\n1,\"x, y\",\"say \"\"hi\"\"\"\n2,\"line1\nline2\",\n");
+  EXPECT_EQ(reader.header(), (std::vector<std::string>{"a", "b", "c"}));
+  auto rows = all_rows(reader);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "x, y", "say \"hi\""}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "line1\nline2", ""}));
+}
+
+TEST(Csv, LineNumbersCountEmbeddedNewlines) {
+  CsvReader reader = from_text("a,b\n1,\"two\nlines\"\n2,x\n");
+  ASSERT_TRUE(reader.next());
+  EXPECT_EQ(reader.line(), 2u);
+  ASSERT_TRUE(reader.next());
+  EXPECT_EQ(reader.line(), 4u);
+  EXPECT_FALSE(reader.next());
+}
+
+TEST(Csv, CrlfBomAndMissingFinalNewline) {
+  CsvReader reader = from_text("\xEF\xBB\xBFid,name\r\n1,a\r\n2,\"b\r\nc\"\r\n3,d");
+  EXPECT_EQ(reader.column("id"), 0u);  // the BOM is not part of the first column name
+  auto rows = all_rows(reader);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"1", "a"}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "b\r\nc"}));
+  EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "d"}));
+}
+
+TEST(Csv, ColumnsByNameWithAHelpfulError) {
+  CsvReader reader = from_text("subject_id,hadm_id\n1,2\n");
+  EXPECT_EQ(reader.column("hadm_id"), 1u);
+  EXPECT_FALSE(reader.find_column("seq_num"));
+  try {
+    reader.column("seq_num");
+    FAIL() << "no error";
+  } catch (const rxlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("test.csv: missing column 'seq_num' (the header has: subject_id,hadm_id)"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Csv, MalformedRowsNameFileAndLine) {
+  EXPECT_NE(error_of("a,b\n1,2\n3\n").find("test.csv:3: 1 fields where the header has 2"), std::string::npos);
+  EXPECT_NE(error_of("a,b\n1,x\"y\n").find("test.csv:2: a quote inside an unquoted field"), std::string::npos);
+  EXPECT_NE(error_of("a,b\n1,\"x\"y\n").find("test.csv:2: text after a closing quote"), std::string::npos);
+  EXPECT_NE(error_of("a,b\n1,2\n3,\"open\n").find("test.csv:3: quoted field opened on line 3 never closes"),
+            std::string::npos);
+  EXPECT_NE(error_of("").find("test.csv: empty file"), std::string::npos);
+}
+
+TEST(Csv, MalformedRowsSkippedAndCountedWhenAsked) {
+  CsvReader reader = from_text("a,b\n1,2\n3\n4,x\"y\n5,6\n7,\"z\"w\n8,9\n", CsvOptions{.skip_malformed = true});
+  auto rows = all_rows(reader);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0][0], "1");
+  EXPECT_EQ(rows[1][0], "5");
+  EXPECT_EQ(rows[2][0], "8");
+  EXPECT_EQ(reader.skipped(), 3u);
+  ASSERT_EQ(reader.skip_examples().size(), 3u);
+  EXPECT_NE(reader.skip_examples()[0].find("test.csv:3:"), std::string::npos);
+}
+
+TEST(Csv, TypedFieldsComplainWithContext) {
+  CsvReader reader = from_text("seq_num,value\n12,\n x,1.5\n");
+  ASSERT_TRUE(reader.next());
+  EXPECT_EQ(reader.integer(0), 12);
+  EXPECT_FALSE(reader.number(1));
+  ASSERT_TRUE(reader.next());
+  EXPECT_EQ(reader.number(1), 1.5);
+  try {
+    reader.integer(0);
+    FAIL() << "no error";
+  } catch (const rxlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("test.csv:3: column 'seq_num' (' x'): not a whole number"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Csv, GzipAndPlainFilesReadTheSame) {
+  const std::string text = "drug,gsn\n\"Aspirin, EC\",004380\nHeparin,006549\n";
+  fs::path plain = temp_file("plain.csv"), gz = temp_file("t.csv.gz");
+  std::ofstream(plain, std::ios::binary) << text;
+  write_gzip(gz, text);
+  CsvReader a = CsvReader::open(plain), b = CsvReader::open(gz);
+  EXPECT_EQ(all_rows(a), all_rows(b));
+  fs::remove(plain);
+  fs::remove(gz);
+}
+
+TEST(Csv, TruncatedGzipIsAnErrorNotAShortTable) {
+  std::string text = "a,b\n";
+  for (int i = 0; i < 20000; ++i) text += std::to_string(i) + "," + std::to_string(i * 7919 % 10007) + "\n";
+  fs::path gz = temp_file("cut.csv.gz");
+  write_gzip(gz, text);
+  fs::resize_file(gz, fs::file_size(gz) / 2);
+  try {
+    CsvReader reader = CsvReader::open(gz);
+    while (reader.next()) {
+    }
+    FAIL() << "a truncated gzip file was read without error";
+  } catch (const rxlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("corrupt or truncated gzip"), std::string::npos) << e.what();
+  }
+  fs::remove(gz);
+}
+
+TEST(Csv, MissingFileIsAClearError) {
+  try {
+    CsvReader::open("/nonexistent/patients.csv.gz");
+    FAIL() << "no error";
+  } catch (const rxlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("/nonexistent/patients.csv.gz: no such file"), std::string::npos);
+  }
+}
