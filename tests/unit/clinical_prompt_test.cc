@@ -1,0 +1,87 @@
+// The prompt/answer format and the strict answer parser (the paper's "output rate"), plus the patient split.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "rxlm/clinical/prompt.h"
+#include "rxlm/clinical/split.h"
+
+using namespace rxlm::clinical;
+
+TEST(Prompt, UserMessageSaysUnknownAndCapsAge) {
+  AdmissionPrompt admission;
+  admission.patient = {93, "female", std::nullopt, 67.585, std::nullopt, "urgent"};
+  admission.diagnoses = {{10, "C73", "Malignant neoplasm of thyroid gland"}, {9, "V707", ""}};
+  EXPECT_EQ(render_user(admission),
+            "Patient: age 90 or older, sex female, height unknown, weight 67.6 kg, BMI unknown, admission type urgent.\n"
+            "Diagnoses (in coded order):\n"
+            "1. ICD-10 C73: Malignant neoplasm of thyroid gland\n"
+            "2. ICD-9 V707: title unknown\n"
+            "List the drugs to prescribe for this admission.");
+  admission.patient = {};
+  EXPECT_EQ(render_user(admission).substr(0, render_user(admission).find('\n')),
+            "Patient: age unknown, sex unknown, height unknown, weight unknown, BMI unknown, admission type unknown.");
+}
+
+TEST(Prompt, AnswerRoundTripsThroughTheParser) {
+  std::vector<std::string> drugs = {"acetaminophen", "acetaminophen/oxycodone", "insulin regular", "vitamin d3"};
+  std::string answer = render_answer(drugs);
+  EXPECT_EQ(answer, "Drugs:\n- acetaminophen\n- acetaminophen/oxycodone\n- insulin regular\n- vitamin d3");
+  ParsedAnswer parsed = parse_answer(answer);
+  ASSERT_TRUE(parsed.ok) << parsed.error;
+  EXPECT_EQ(parsed.drugs, drugs);
+  EXPECT_TRUE(parse_answer(answer + "\n").ok);  // a final newline is tolerated
+  auto sample = chat_sample(AdmissionPrompt{}, drugs, {{"sample_id", "s000001"}});
+  EXPECT_EQ(sample["messages"][0]["role"], "system");
+  EXPECT_EQ(sample["messages"][2]["content"], answer);
+  EXPECT_EQ(sample["meta"]["sample_id"], "s000001");
+}
+
+TEST(Prompt, ParserRejectsAnythingElse) {
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "does not start"},
+      {"Drugs:", "no drug listed"},
+      {"drugs:\n- aspirin", "does not start"},
+      {"Sure! Drugs:\n- aspirin", "does not start"},
+      {"Drugs:\n- aspirin\nThese are suggestions.", "line 3: does not start with \"- \""},
+      {"Drugs:\n-aspirin", "line 2"},
+      {"Drugs:\n- ", "line 2"},
+      {"Drugs:\n-  aspirin", "line 2: empty drug name"},
+      {"Drugs:\n- Aspirin", "character 'A'"},
+      {"Drugs:\n- aspirin\n- aspirin", "'aspirin' repeated"},
+      {"Drugs:\n\n- aspirin", "line 2"},
+      {"Drugs: aspirin", "expected a new line"},
+  };
+  for (const auto& [text, why] : bad) {
+    ParsedAnswer parsed = parse_answer(text);
+    EXPECT_FALSE(parsed.ok) << text;
+    EXPECT_TRUE(parsed.drugs.empty());
+    EXPECT_NE(parsed.error.find(why), std::string::npos) << "'" << text << "': " << parsed.error;
+  }
+}
+
+TEST(Split, PatientsGoToExactlyOneSplitInTheRequestedShares) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 1000; ++i) ids.push_back(10000000 + 7 * i);
+  auto split = split_patients(ids, 42, 0.1, 0.1);
+  ASSERT_EQ(split.size(), ids.size());
+  std::map<std::string, int> sizes;
+  for (const auto& [id, name] : split) ++sizes[name];
+  EXPECT_EQ(sizes["test"], 100);
+  EXPECT_EQ(sizes["validation"], 100);
+  EXPECT_EQ(sizes["train"], 800);
+  // Same seed, input order irrelevant → same split; another seed → a different one.
+  std::vector<std::int64_t> reversed(ids.rbegin(), ids.rend());
+  EXPECT_EQ(split_patients(reversed, 42, 0.1, 0.1), split);
+  EXPECT_NE(split_patients(ids, 43, 0.1, 0.1), split);
+}
+
+TEST(Split, FoldsPartitionPatients) {
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 103; ++i) ids.push_back(i * 13);
+  auto folds = fold_patients(ids, 7, 5);
+  std::map<std::string, int> sizes;
+  for (const auto& [id, fold] : folds) ++sizes[fold];
+  ASSERT_EQ(sizes.size(), 5u);
+  for (const auto& [fold, size] : sizes) EXPECT_TRUE(size == 20 || size == 21) << fold << " " << size;
+}
