@@ -9,6 +9,7 @@
 #include "rxlm/core/error.h"
 #include "rxlm/core/paths.h"
 #include "rxlm/tokenizer/tokenizer.h"
+#include "tokenizer_fixture.h"
 
 namespace rxlm {
 namespace {
@@ -44,6 +45,16 @@ TEST_F(Llama2cVocab, EncodesLikeRunC) {
   EXPECT_EQ(tokenizer->encode("Once upon a time, there was a little girl named Lily."),
             (std::vector<int32_t>{403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426}));
   EXPECT_TRUE(tokenizer->encode("").empty());
+}
+
+// A line-by-line Python port of run.c's O(n²) encode() (tools/reference) gives the same ids.
+TEST_F(Llama2cVocab, MatchesRunCPort) {
+  const auto fixture = rxlm::testing::read_fixture("llama2c_runc.json");
+  ASSERT_GE(fixture["cases"].size(), 60u);
+  for (const auto& c : fixture["cases"]) {
+    const std::string text = rxlm::testing::from_hex(c["hex"]);
+    EXPECT_EQ(tokenizer->encode(text), c["ids"].get<std::vector<int32_t>>()) << rxlm::testing::escaped(text);
+  }
 }
 
 // The reference greedy ids stream-decode (run.c's rule: drop the space after BOS) to the reference text.

@@ -1,0 +1,52 @@
+// `rxlm tokenize` end to end through the built binary: output format, --no-bos, --file, --model, errors.
+#include <array>
+#include <cstdio>
+
+#include "tokenizer_fixture.h"
+
+namespace rxlm {
+namespace {
+
+using namespace rxlm::testing;
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result run(const std::string& arguments) {
+  const std::string command = std::string(RXLM_BIN) + " " + arguments + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (size_t n = fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+std::string llama3() { return (shared_dir() / "models" / "llama3-tokenizer" / "tokenizer.model").string(); }
+
+TEST(TokenizeCommand, PrintsIdsOnOneLine) {
+  EXPECT_EQ(run("tokenize --tokenizer " + llama3() + " --text 'This is a test sentence.'").output,
+            "128000 2028 374 264 1296 11914 13\n");
+  EXPECT_EQ(run("tokenize --tokenizer " + llama3() + " --text 'This is a test sentence.' --no-bos").output, "2028 374 264 1296 11914 13\n");
+  const auto tok512 = (shared_dir() / "models" / "stories260K" / "tok512.bin").string();
+  EXPECT_EQ(run("tokenize --tokenizer " + tok512 + " --text 'Once upon a time'").output, "1 403 407 261 378\n");
+}
+
+TEST(TokenizeCommand, FileAndSpecials) {
+  const auto path = write_temp("cli/input.txt", "a<|eot_id|>b\r\n");
+  EXPECT_EQ(run("tokenize --tokenizer " + llama3() + " --file " + path.string() + " --no-bos --special").output, "64 128009 65 319\n");
+  EXPECT_EQ(run("tokenize --model " + (shared_dir() / "models" / "tiny-gguf" / "ggml-vocab-llama-spm.gguf").string() + " --text 'Hello world'").output,
+            "1 15043 3186\n");
+}
+
+TEST(TokenizeCommand, Errors) {
+  Result missing = run("tokenize --tokenizer /nonexistent/tokenizer.model --text x");
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.output.find("/nonexistent/tokenizer.model"), std::string::npos) << missing.output;
+  EXPECT_NE(run("tokenize --tokenizer " + llama3()).status, 0);  // neither --text nor --file
+}
+
+}  // namespace
+}  // namespace rxlm
