@@ -1,0 +1,27 @@
+// Synthetic MIMIC-IV-shaped hosp tables for scale tests: the demo's admissions are resampled as
+// templates (keeping each admission's diagnosis→drug structure and every column's value style) under
+// fresh ids and shifted dates. No real identifier is written.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+
+namespace rxlm::clinical {
+
+struct SynthOptions {
+  std::int64_t admissions = 1000;
+  std::uint64_t seed = 1;
+  // Admissions per patient, as in MIMIC-IV v2.2 (431,231 / 299,712 ≈ 1.44).
+  double admissions_per_patient = 431231.0 / 299712.0;
+  int gzip_level = 1;  // fast; the files are for throughput tests
+};
+
+struct SynthCounts {
+  std::int64_t patients = 0, admissions = 0, diagnoses = 0, prescriptions = 0, omr = 0;
+};
+
+// Reads the template tables from `demo` (a MIMIC-IV release folder) and writes
+// out/hosp/{patients,admissions,diagnoses_icd,d_icd_diagnoses,prescriptions,omr}.csv.gz.
+SynthCounts synthesize_hosp(const std::filesystem::path& demo, const std::filesystem::path& out,
+                            const SynthOptions& options);
+
+}  // namespace rxlm::clinical
