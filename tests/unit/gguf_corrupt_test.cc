@@ -80,12 +80,23 @@ class GgufCorrupt : public ::testing::Test {
   testing::ScratchDir dir_;
 };
 
-TEST_F(GgufCorrupt, BuiltFileIsValid) {
-  // The builder itself is right: two F32 tensors, 64 and 32 bytes, at aligned offsets.
-  testing::write_bytes(path(), build_gguf({{"a.weight", {16}, 0, 0}, {"b.weight", {8}, 0, 64}}, 96));
+TEST_F(GgufCorrupt, BuiltFileIsValidWithEverySupportedType) {
+  // The builder itself is right, and each ggml type id maps to its dtype and byte size (ggml: Q8_0 34,
+  // Q4_0 18, Q4_1 20 bytes per 32 weights). Rows of 64, two rows each; offsets 32-aligned.
+  std::vector<TensorSpec> specs = {{"f32", {64, 2}, 0, 0},     {"f16", {64, 2}, 1, 512},   {"bf16", {64, 2}, 30, 768},
+                                   {"q8_0", {64, 2}, 8, 1024}, {"q4_0", {64, 2}, 2, 1184}, {"q4_1", {64, 2}, 3, 1280}};
+  testing::write_bytes(path(), build_gguf(specs, 1280 + 80));
   auto gguf = GgufFile::open(path());
-  ASSERT_EQ(gguf->tensors().size(), 2u);
-  EXPECT_EQ(gguf->tensors()[1].shape, std::vector<int64_t>{8});
+  ASSERT_EQ(gguf->tensors().size(), 6u);
+  const std::pair<DType, uint64_t> expected[] = {{DType::F32, 512}, {DType::F16, 256}, {DType::BF16, 256},
+                                                 {DType::Q8_0, 136}, {DType::Q4_0, 72}, {DType::Q4_1, 80}};
+  for (size_t i = 0; i < 6; ++i) {
+    const TensorView& t = gguf->tensors()[i];
+    EXPECT_EQ(t.dtype, expected[i].first) << t.name;
+    EXPECT_EQ(t.nbytes, expected[i].second) << t.name;
+    EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 64})) << t.name;
+    EXPECT_EQ(t.row(1) - t.data, static_cast<ptrdiff_t>(expected[i].second / 2)) << t.name;
+  }
   EXPECT_EQ(gguf->get_int("llama.block_count"), 1);
 }
 
