@@ -37,7 +37,10 @@ TEST(TokenizeCommand, PrintsIdsOnOneLine) {
 TEST(TokenizeCommand, FileAndSpecials) {
   const auto path = write_temp("cli/input.txt", "a<|eot_id|>b\r\n");
   EXPECT_EQ(run("tokenize --tokenizer " + llama3() + " --file " + path.string() + " --no-bos --special").output, "64 128009 65 319\n");
-  EXPECT_EQ(run("tokenize --model " + (shared_dir() / "models" / "tiny-gguf" / "ggml-vocab-llama-spm.gguf").string() + " --text 'Hello world'").output,
+  // A checkpoint's own vocabulary: the ollama tiny Llama 2 GGUF carries the Llama 2 SentencePiece vocab.
+  EXPECT_EQ(run("tokenize --model " + (shared_dir() / "models" / "tiny-gguf" / "llama-2-tiny-random.gguf").string() + " --text 'Hello world'").output,
+            "1 15043 3186\n");
+  EXPECT_EQ(run("tokenize --tokenizer " + (shared_dir() / "models" / "tiny-gguf" / "ggml-vocab-llama-spm.gguf").string() + " --text 'Hello world'").output,
             "1 15043 3186\n");
 }
 
@@ -46,6 +49,10 @@ TEST(TokenizeCommand, Errors) {
   EXPECT_EQ(missing.status, 1);
   EXPECT_NE(missing.output.find("/nonexistent/tokenizer.model"), std::string::npos) << missing.output;
   EXPECT_NE(run("tokenize --tokenizer " + llama3()).status, 0);  // neither --text nor --file
+  // A llama2.c checkpoint has no vocabulary of its own.
+  Result no_vocab = run("tokenize --model " + (shared_dir() / "models" / "stories260K" / "stories260K.bin").string() + " --text x");
+  EXPECT_EQ(no_vocab.status, 1);
+  EXPECT_NE(no_vocab.output.find("--tokenizer"), std::string::npos) << no_vocab.output;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "rxlm/cli/command.h"
 #include "rxlm/core/error.h"
+#include "rxlm/io/checkpoint.h"
 #include "rxlm/tokenizer/tokenizer.h"
 
 namespace rxlm::cli {
@@ -30,10 +31,16 @@ std::string read_whole_file(const std::string& path) {
 }
 
 void run_tokenize(const TokenizeOptions& options) {
-  // A checkpoint's vocabulary: a GGUF carries it, a Hugging Face directory holds tokenizer files.
-  const std::string& source = options.tokenizer.empty() ? options.model : options.tokenizer;
-  if (source.empty()) fail("give --tokenizer PATH or --model PATH");
-  auto tokenizer = load_tokenizer(source);
+  // A checkpoint's vocabulary: a GGUF carries it, a Hugging Face directory holds tokenizer files, a
+  // llama2.c .bin has none (load_tokenizer says so). Checkpoints are memory-mapped, so this is cheap.
+  std::unique_ptr<Tokenizer> tokenizer;
+  if (!options.tokenizer.empty()) {
+    tokenizer = load_tokenizer(options.tokenizer);
+  } else if (!options.model.empty()) {
+    tokenizer = load_tokenizer(load_checkpoint(options.model));
+  } else {
+    fail("give --tokenizer PATH or --model PATH");
+  }
   const std::string text = options.file.empty() ? options.text : read_whole_file(options.file);
   std::vector<int32_t> ids = options.no_bos ? tokenizer->encode(text, options.special) : tokenizer->encode_with_bos(text, options.special);
   std::string line;
