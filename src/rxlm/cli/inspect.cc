@@ -1,7 +1,6 @@
 // rxlm inspect --model PATH: config, tensor count, parameter count and bytes by dtype of a checkpoint
 // (HF directory, config-only HF directory, GGUF or llama2.c .bin).
 #include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include <filesystem>
 #include <map>
@@ -25,6 +24,12 @@ std::string grouped(uint64_t n) {
   return out;
 }
 
+std::string id_list(const std::vector<int64_t>& ids) {
+  std::string out = "[";
+  for (size_t i = 0; i < ids.size(); ++i) out += (i ? ", " : "") + std::to_string(ids[i]);
+  return out + "]";
+}
+
 void print_config(const LlamaConfig& c) {
   auto row = [](const char* key, const std::string& value) { fmt::print("  {:<26}{}\n", key, value); };
   fmt::print("config:\n");
@@ -46,8 +51,8 @@ void print_config(const LlamaConfig& c) {
                                                    s.original_max_position_embeddings));
   row("tie_word_embeddings", c.tie_word_embeddings ? "true" : "false");
   row("rope_adjacent_pairs", c.rope_adjacent_pairs ? "true" : "false");
-  row("bos_token_ids", fmt::format("[{}]", fmt::join(c.bos_token_ids, ", ")));
-  row("eos_token_ids", fmt::format("[{}]", fmt::join(c.eos_token_ids, ", ")));
+  row("bos_token_ids", id_list(c.bos_token_ids));
+  row("eos_token_ids", id_list(c.eos_token_ids));
   if (!c.torch_dtype.empty()) row("torch_dtype", c.torch_dtype);
   fmt::print("parameters (config): {}\n", grouped(static_cast<uint64_t>(c.parameter_count())));
 }
