@@ -1,5 +1,5 @@
-// FlashAttention-2 memory: the workspace the API asks for is O(N·d) per thread (shown up to N = 8192, far
-// below one N×N matrix), and forward/backward allocate nothing themselves (global operator new is counted).
+// FlashAttention-2 memory: the workspace the API asks for is O(N·d) per thread and in total (shown up to
+// N = 8192, linear in N, far below one N×N matrix), and forward/backward allocate nothing themselves (global operator new is counted).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -40,8 +40,8 @@ Spec bench_spec(int n) {  // the benchmark's shape: 32 query heads, 8 KV heads, 
   return spec;
 }
 
-// Per-thread bytes = bytes(2 threads) - bytes(1 thread); sizing needs only sizes and cu_seqlens, no tensors.
-size_t per_thread(const Spec& spec, bool backward) {
+// Workspace bytes for `threads`; sizing needs only sizes and cu_seqlens, no tensors.
+size_t total_bytes(const Spec& spec, bool backward, int threads) {
   std::vector<int32_t> cu{0, spec.seq_q[0]};
   FlashAttentionParams p;
   p.n_heads = spec.n_heads;
@@ -51,28 +51,38 @@ size_t per_thread(const Spec& spec, bool backward) {
   p.n_seqs = 1;
   FlashAttentionGradParams gp;
   gp.fwd = p;
-  if (backward)
-    return flash_attention_backward_workspace_bytes(gp, 2) - flash_attention_backward_workspace_bytes(gp, 1);
-  return flash_attention_forward_workspace_bytes(p, 2) - flash_attention_forward_workspace_bytes(p, 1);
+  return backward ? flash_attention_backward_workspace_bytes(gp, threads)
+                  : flash_attention_forward_workspace_bytes(p, threads);
+}
+
+// Per-thread bytes = bytes(2 threads) - bytes(1 thread).
+size_t per_thread(const Spec& spec, bool backward) {
+  return total_bytes(spec, backward, 2) - total_bytes(spec, backward, 1);
 }
 
 TEST(FlashAttentionMemory, WorkspaceIsLinearInSequenceLength) {
-  const double d = 128;
-  size_t previous_bwd = 0;
+  const int d = 128, group = 4;
+  size_t previous_bwd = 0, previous_total = 0;
   for (int n : {1024, 2048, 4096, 8192}) {
-    const size_t fwd = per_thread(bench_spec(n), false), bwd = per_thread(bench_spec(n), true);
-    const double n_d_bytes = n * d * sizeof(float), n_n_bytes = double(n) * n * sizeof(float);
-    std::printf("[workspace per thread] N=%5d d=128 group=4: forward %zu B, backward %zu B = %.3f x N*d*4B"
-                " (one NxN f32 matrix: %.0f B)\n",
-                n, fwd, bwd, bwd / n_d_bytes, n_n_bytes);
-    EXPECT_LE(double(fwd), n_d_bytes);  // forward: a constant (block-sized) scratch
-    EXPECT_LE(double(bwd), n_d_bytes);  // backward: block scratch + 2 floats per (query, head of the group)
-    // The only N-dependent part: D and the logsumexp, one float each per (query, head of the group).
-    if (previous_bwd) EXPECT_EQ(bwd - previous_bwd, size_t(2 * 4 * (n / 2)) * sizeof(float));
+    const Spec spec = bench_spec(n);
+    const size_t fwd = per_thread(spec, false), bwd = per_thread(spec, true);
+    const size_t total = total_bytes(spec, true, 2);
+    const double n_d_bytes = double(n) * d * sizeof(float), n_n_bytes = double(n) * n * sizeof(float);
+    std::printf("[workspace] N=%5d d=128 32/8 heads: per thread forward %zu B, backward %zu B (%.2f x N*d*4B);"
+                " backward total at 2 threads %zu B; one NxN f32 matrix %.0f B\n",
+                n, fwd, bwd, bwd / n_d_bytes, total, n_n_bytes);
+    // Backward per thread: block-sized tiles plus D and the logsumexp, one float each per (query, head of the
+    // group); shared: K and V transposed once (2 · n_kv_heads · N · d floats). Nothing grows like N².
+    EXPECT_LE(double(bwd), n_d_bytes);
+    if (previous_bwd) {
+      EXPECT_EQ(bwd - previous_bwd, size_t(2 * group) * (n / 2) * sizeof(float));
+      EXPECT_LE(total, 2 * previous_total);  // doubling N at most doubles the whole workspace
+    }
     previous_bwd = bwd;
+    previous_total = total;
     if (n == 8192) EXPECT_LE(double(bwd), n_n_bytes / 100);
   }
-  // Forward scratch does not depend on N at all.
+  // Forward scratch per thread does not depend on N at all (the shared transposed K grows as N·d).
   EXPECT_EQ(per_thread(bench_spec(1024), false), per_thread(bench_spec(8192), false));
 }
 

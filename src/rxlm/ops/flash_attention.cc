@@ -38,7 +38,7 @@ void check_tensor(const char* name, const void* ptr, int64_t row_stride, int64_t
 
 int max_seqlen_q(const FlashAttentionParams& p) {
   if (p.n_seqs <= 0 || p.cu_seqlens_q == nullptr)
-    fail("flash_attention: need n_seqs >= 1 and cu_seqlens_q before asking for the backward workspace size");
+    fail("flash_attention: set n_seqs >= 1 and cu_seqlens_q before asking for the workspace size");
   int max_q = 0;
   for (int s = 0; s < p.n_seqs; ++s) {
     const int nq = p.cu_seqlens_q[s + 1] - p.cu_seqlens_q[s];
@@ -106,6 +106,8 @@ size_t flash_attention_forward_workspace_bytes(const FlashAttentionParams& param
   if (params.n_heads <= 0 || params.n_kv_heads <= 0 || params.n_heads % params.n_kv_heads != 0 ||
       params.head_dim <= 0)
     fail("flash_attention: set n_heads, n_kv_heads and head_dim before asking for the workspace size");
+  max_seqlen_q(params);  // checks n_seqs and cu_seqlens_q
+  if (params.cu_seqlens_k == nullptr) fail("flash_attention: set cu_seqlens_k before asking for the workspace size");
   return active_isa() == Isa::Avx512 ? fa_avx512::forward_bytes(params, n_threads)
                                      : fa_avx2::forward_bytes(params, n_threads);
 }

@@ -18,7 +18,7 @@ namespace rxlm::RXLM_FA_NS {
 constexpr int VW = RXLM_FA_VW;   // floats per vector register
 constexpr int MR = RXLM_FA_MR;   // rows of the register tile
 constexpr int NV = 2;            // vectors per row of the register tile
-constexpr int kBlockKeys = 64;   // Bc: keys per KV block (a multiple of VW)
+constexpr int kBlockKeys = 96;   // Bc: keys per KV block; a multiple of VW and of MR, so no ragged tiles
 constexpr int kBlockRows = 96;   // target rows (query tokens × heads of one GQA group) per query block
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -163,12 +163,13 @@ inline size_t forward_thread_bytes(const Geometry& g) {
          floats_bytes(int64_t{g.rows} * g.dp) + 2 * floats_bytes(g.rows) + 64;
 }
 
-// Per-thread scratch of the backward: Q and dO blocks, Kᵀ/Vᵀ and K blocks, dK/dV accumulators, P and dS
-// tiles, a dQ block, and D = rowsum(dO∘O) and the log2 logsumexp for one sequence's group rows.
+// Per-thread scratch of the backward: Q (pre-scaled), dO and dQ blocks, D = rowsum(dO∘O) and the log2
+// logsumexp for every row of one sequence's GQA group, the P and dS tiles, dK/dV accumulators and a K block
+// (used when head_dim is ragged).
 inline size_t backward_thread_bytes(const Geometry& g, int max_seqlen_q) {
-  return 3 * floats_bytes(int64_t{g.rows} * g.dp) + 2 * floats_bytes(int64_t{g.d} * g.bc) +
-         3 * floats_bytes(int64_t{g.bc} * g.dp) + 2 * floats_bytes(int64_t{g.rows} * g.bc) +
-         2 * floats_bytes(int64_t{max_seqlen_q} * g.group) + 64;
+  const int64_t group_rows = int64_t{max_seqlen_q} * g.group;
+  return 3 * floats_bytes(int64_t{g.rows} * g.dp) + 2 * floats_bytes(group_rows) +
+         2 * floats_bytes(int64_t{g.rows} * g.bc) + 3 * floats_bytes(int64_t{g.bc} * g.dp) + 64;
 }
 
 // Bump allocator over one thread's slice; 64-byte aligned so vector loads never split a line needlessly.
@@ -239,6 +240,61 @@ inline int visible_columns(bool causal, const SeqRange& sr, int64_t token, int k
   if (!causal) return bc;
   const int64_t last = sr.offset + token - kb0;  // last visible column index
   return static_cast<int>(last < 0 ? 0 : (last + 1 < bc ? last + 1 : bc));
+}
+
+// Kᵀ (or Vᵀ) of every KV head, transposed once per call instead of once per (query block, KV block):
+// for each (KV head, sequence, KV block) one [head_dim][Bc] panel, zero past the block's last key, so the
+// S = Q·Kᵀ tile reads a compact panel (TLB- and L1-friendly) and may read a whole vector past the end.
+struct TransposedKeys {
+  float* panels = nullptr;   // [n_kv_heads][total_blocks][head_dim][Bc]
+  int64_t* block_prefix = nullptr;  // [n_seqs + 1]: first panel of each sequence
+  int64_t total_blocks = 0;
+  int64_t panel_floats = 0;
+  const float* panel(int kvh, int s, int kb0, int bc) const {
+    return panels + (int64_t{kvh} * total_blocks + block_prefix[s] + kb0 / bc) * panel_floats;
+  }
+};
+
+inline int64_t count_key_blocks(const FlashAttentionParams& p, const Geometry& g, int64_t* prefix) {
+  int64_t total = 0;
+  for (int s = 0; s < p.n_seqs; ++s) {
+    if (prefix) prefix[s] = total;
+    total += (seq_range(p, s).nk + g.bc - 1) / g.bc;
+  }
+  if (prefix) prefix[p.n_seqs] = total;
+  return total;
+}
+
+inline size_t transposed_bytes(const FlashAttentionParams& p, const Geometry& g) {
+  return floats_bytes(2 * (int64_t{p.n_seqs} + 1)) +
+         floats_bytes(int64_t{p.n_kv_heads} * count_key_blocks(p, g, nullptr) * g.d * g.bc);
+}
+
+// Lays out the panels in `at` (transposed_bytes of memory) and fills them from src, in parallel.
+inline TransposedKeys transpose_keys(const float* src, int64_t row_stride, int64_t head_stride,
+                                     const FlashAttentionParams& p, const Geometry& g, char* at, int n_threads) {
+  TransposedKeys t;
+  t.block_prefix = reinterpret_cast<int64_t*>(at);
+  t.total_blocks = count_key_blocks(p, g, t.block_prefix);
+  t.panels = reinterpret_cast<float*>(at + floats_bytes(2 * (int64_t{p.n_seqs} + 1)));
+  t.panel_floats = int64_t{g.d} * g.bc;
+  const int64_t items = int64_t{p.n_kv_heads} * t.total_blocks;
+  const TransposedKeys view = t;
+#pragma omp parallel for schedule(static) num_threads(n_threads)
+  for (int64_t i = 0; i < items; ++i) {
+    const int kvh = static_cast<int>(i / view.total_blocks);
+    const int64_t b = i % view.total_blocks;
+    int lo = 0, hi = p.n_seqs;  // the sequence owning panel b
+    while (hi - lo > 1) {
+      const int mid = (lo + hi) / 2;
+      if (view.block_prefix[mid] <= b) lo = mid; else hi = mid;
+    }
+    const SeqRange sr = seq_range(p, lo);
+    const int kb0 = static_cast<int>(b - view.block_prefix[lo]) * g.bc;
+    pack_transposed(src, row_stride, head_stride, sr.k0 + kb0, kvh, imin(g.bc, sr.nk - kb0), g,
+                    view.panels + i * view.panel_floats);
+  }
+  return t;
 }
 
 }  // namespace rxlm::RXLM_FA_NS

@@ -7,8 +7,11 @@ namespace rxlm::RXLM_FA_NS {
 
 // One query block of one GQA group, tokens t0 .. t0+bt of sequence `sr`: running max m, running sum l and
 // the unnormalised accumulator are rescaled per KV block; o = acc / l once at the end; lse saved.
-inline void forward_block(const FlashAttentionParams& p, const Geometry& g, const SeqRange& sr, int kvh, int t0,
-                          char* scratch) {
+// kt_all: the call's pre-transposed keys (transpose_keys) or null to transpose each block here (decode, where
+// a K block is used by one query block only).
+inline void forward_block(const FlashAttentionParams& p, const Geometry& g, int seq, int kvh, int t0,
+                          const TransposedKeys* kt_all, char* scratch) {
+  const SeqRange sr = seq_range(p, seq);
   const int bt = imin(g.block_tokens, sr.nq - t0);
   const int rows = bt * g.group;
   Carve cv{scratch};
@@ -35,9 +38,21 @@ inline void forward_block(const FlashAttentionParams& p, const Geometry& g, cons
   for (int kb0 = 0; kb0 < n_visible; kb0 += g.bc) {
     const int bc = imin(g.bc, n_visible - kb0);
     const int ncols = static_cast<int>(round_up(bc, VW));
-    pack_transposed(p.k, p.k_row_stride, p.k_head_stride, sr.k0 + kb0, kvh, bc, g, kt);
-    pack_rows(p.v, p.v_row_stride, p.v_head_stride, sr.k0 + kb0, kvh, bc, g, vb);
-    gemm(rows, ncols, g.d, qs, g.dp, 1, kt, g.bc, s, g.bc, false);
+    const float* kt_block = kt;
+    if (kt_all != nullptr) {
+      kt_block = kt_all->panel(kvh, seq, kb0, g.bc);
+    } else {
+      pack_transposed(p.k, p.k_row_stride, p.k_head_stride, sr.k0 + kb0, kvh, bc, g, kt);
+    }
+    // V rows are read in place when head_dim is whole vectors; only a ragged head_dim needs a padded copy.
+    const float* v_block = p.v + (sr.k0 + kb0) * p.v_row_stride + kvh * p.v_head_stride;
+    int64_t ld_v = p.v_row_stride;
+    if (g.d != g.dp) {
+      pack_rows(p.v, p.v_row_stride, p.v_head_stride, sr.k0 + kb0, kvh, bc, g, vb);
+      v_block = vb;
+      ld_v = g.dp;
+    }
+    gemm(rows, ncols, g.d, qs, g.dp, 1, kt_block, g.bc, s, g.bc, false);
 
     // Only blocks crossing the diagonal need the per-element mask.
     const bool diagonal = p.causal && sr.offset + t0 - kb0 + 1 < bc;
@@ -72,7 +87,7 @@ inline void forward_block(const FlashAttentionParams& p, const Geometry& g, cons
         for (int c = 0; c < g.dp; c += VW) store(a + c, load(a + c) * av);
       }
     }
-    gemm(rows, g.dp, bc, s, g.bc, 1, vb, g.dp, acc, g.dp, true);
+    gemm(rows, g.dp, bc, s, g.bc, 1, v_block, ld_v, acc, g.dp, true);
   }
 
   for (int r = 0; r < rows; ++r) {
@@ -86,24 +101,47 @@ inline void forward_block(const FlashAttentionParams& p, const Geometry& g, cons
   }
 }
 
+// Query blocks per sequence, as a prefix sum, so a flat item index maps back to (sequence, block).
+inline int64_t count_query_blocks(const FlashAttentionParams& p, const Geometry& g, int64_t* prefix) {
+  int64_t total = 0;
+  for (int s = 0; s < p.n_seqs; ++s) {
+    if (prefix) prefix[s] = total;
+    const int nq = p.cu_seqlens_q[s + 1] - p.cu_seqlens_q[s];
+    total += (nq + g.block_tokens - 1) / g.block_tokens;
+  }
+  if (prefix) prefix[p.n_seqs] = total;
+  return total;
+}
+
+// Transposing all keys once pays when K blocks are shared by several query blocks (prefill, training); a
+// decode step (one query block per sequence) transposes each block as it streams past instead.
+inline bool transpose_all_keys(const FlashAttentionParams& p, const Geometry& g) {
+  return count_query_blocks(p, g, nullptr) >= 2 * int64_t{p.n_seqs};
+}
+
+inline size_t forward_shared_bytes(const FlashAttentionParams& p, const Geometry& g) {
+  return floats_bytes(2 * (int64_t{p.n_seqs} + 1)) + (transpose_all_keys(p, g) ? transposed_bytes(p, g) : 0);
+}
+
 inline size_t forward_workspace_bytes(const FlashAttentionParams& p, int n_threads) {
   const Geometry g = make_geometry(p);
-  return 64 + floats_bytes(2 * (int64_t{p.n_seqs} + 1)) + size_t(n_threads) * forward_thread_bytes(g);
+  return 64 + forward_shared_bytes(p, g) + size_t(n_threads) * forward_thread_bytes(g);
 }
 
 inline void forward(const FlashAttentionParams& p, void* workspace, int n_threads) {
   const Geometry g = make_geometry(p);
   char* base = align64(workspace);
-  // Query blocks per sequence, as a prefix sum, so a flat item index maps back to (sequence, block).
   int64_t* prefix = reinterpret_cast<int64_t*>(base);
-  prefix[0] = 0;
-  for (int s = 0; s < p.n_seqs; ++s) {
-    const int nq = p.cu_seqlens_q[s + 1] - p.cu_seqlens_q[s];
-    prefix[s + 1] = prefix[s] + (nq + g.block_tokens - 1) / g.block_tokens;
+  const int64_t total_blocks = count_query_blocks(p, g, prefix);
+  TransposedKeys kt;
+  const TransposedKeys* kt_all = nullptr;
+  if (transpose_all_keys(p, g)) {
+    kt = transpose_keys(p.k, p.k_row_stride, p.k_head_stride, p, g,
+                        base + floats_bytes(2 * (int64_t{p.n_seqs} + 1)), n_threads);
+    kt_all = &kt;
   }
-  char* thread_base = base + floats_bytes(2 * (int64_t{p.n_seqs} + 1));
+  char* thread_base = base + forward_shared_bytes(p, g);
   const size_t thread_bytes = forward_thread_bytes(g);
-  const int64_t total_blocks = prefix[p.n_seqs];
   const int64_t items = total_blocks * p.n_kv_heads;
 
   // KV head outermost so concurrent threads share the same K/V in cache; within a sequence the causal
@@ -120,7 +158,7 @@ inline void forward(const FlashAttentionParams& p, void* workspace, int n_thread
     const int64_t n_blocks = prefix[lo + 1] - prefix[lo];
     int64_t qb = b - prefix[lo];
     if (p.causal) qb = n_blocks - 1 - qb;
-    forward_block(p, g, seq_range(p, lo), kvh, static_cast<int>(qb) * g.block_tokens,
+    forward_block(p, g, lo, kvh, static_cast<int>(qb) * g.block_tokens, kt_all,
                   thread_base + size_t(omp_get_thread_num()) * thread_bytes);
   }
 }

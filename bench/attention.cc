@@ -1,0 +1,365 @@
+// Attention speed and memory: rxlm FlashAttention-2 vs rxlm naive (materialised N×N, sgemm) vs PyTorch SDPA
+// (bench/attention_torch.py as a co-process fed the same input files), forward and forward+backward,
+// reps alternating between the three; GFLOP/s against the sgemm peak measured in the same run; peak RSS
+// of one forward+backward per implementation in a fresh child process.
+//   bench_attention [--n 512,1024,2048,4096] [--d 64,128] [--reps 5] [--threads 2]
+//                   [--torch bench/attention_torch.py] [--python python3] [--json attention.json]
+#include <cblas.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "rxlm/core/threads.h"
+#include "rxlm/ops/attention_reference.h"
+#include "rxlm/ops/flash_attention.h"
+
+namespace {
+
+constexpr int kHeads = 32, kKvHeads = 8;
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');) out.push_back(std::stoi(item));
+  return out;
+}
+
+long rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) * 1024;
+  return 0;
+}
+
+// One causal batch-1 problem in rxlm's token-major layout, and every output of a forward+backward.
+struct Problem {
+  int n, d;
+  std::vector<float> q, k, v, d_o, o, lse, dq, dk, dv;
+  std::vector<int32_t> cu;
+  Problem(int n_, int d_, bool allocate_outputs) : n(n_), d(d_), cu{0, n_} {
+    std::mt19937 rng(1234 + n + d);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    auto fill = [&](std::vector<float>& x, size_t count) {
+      x.resize(count);
+      for (float& e : x) e = normal(rng);
+    };
+    fill(q, size_t(n) * kHeads * d);
+    fill(k, size_t(n) * kKvHeads * d);
+    fill(v, size_t(n) * kKvHeads * d);
+    fill(d_o, size_t(n) * kHeads * d);
+    if (allocate_outputs) allocate();
+  }
+  void allocate() {
+    o.assign(q.size(), 0.f);
+    dq.assign(q.size(), 0.f);
+    lse.assign(size_t(n) * kHeads, 0.f);
+    dk.assign(k.size(), 0.f);
+    dv.assign(v.size(), 0.f);
+  }
+  rxlm::FlashAttentionGradParams params() {
+    rxlm::FlashAttentionGradParams g;
+    rxlm::FlashAttentionParams& p = g.fwd;
+    p.q = q.data();
+    p.k = k.data();
+    p.v = v.data();
+    p.o = o.data();
+    p.lse = lse.data();
+    rxlm::dense_strides(kHeads, d, &p.q_row_stride, &p.q_head_stride);
+    rxlm::dense_strides(kHeads, d, &p.o_row_stride, &p.o_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &p.k_row_stride, &p.k_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &p.v_row_stride, &p.v_head_stride);
+    p.cu_seqlens_q = p.cu_seqlens_k = cu.data();
+    p.n_seqs = 1;
+    p.n_heads = kHeads;
+    p.n_kv_heads = kKvHeads;
+    p.head_dim = d;
+    p.scale = 1.f / std::sqrt(float(d));
+    p.causal = true;
+    g.d_o = d_o.data();
+    g.d_q = dq.data();
+    g.d_k = dk.data();
+    g.d_v = dv.data();
+    rxlm::dense_strides(kHeads, d, &g.d_o_row_stride, &g.d_o_head_stride);
+    rxlm::dense_strides(kHeads, d, &g.d_q_row_stride, &g.d_q_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &g.d_k_row_stride, &g.d_k_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &g.d_v_row_stride, &g.d_v_head_stride);
+    return g;
+  }
+  // Inputs then rxlm's outputs, raw f32, for the torch side (same inputs; cross-check of the outputs).
+  void write(const std::string& path) const {
+    std::ofstream out(path, std::ios::binary);
+    for (const auto* x : {&q, &k, &v, &d_o, &o, &dq, &dk, &dv})
+      out.write(reinterpret_cast<const char*>(x->data()), std::streamsize(x->size() * sizeof(float)));
+  }
+  void read(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    for (auto* x : {&q, &k, &v, &d_o}) in.read(reinterpret_cast<char*>(x->data()), std::streamsize(x->size() * 4));
+  }
+};
+
+// FlashAttention-2 with the caller-owned workspace the API sizes.
+struct Flash {
+  std::vector<char> fwd_ws, bwd_ws;
+  int threads;
+  double run(Problem& pb, bool backward) {
+    rxlm::FlashAttentionGradParams g = pb.params();
+    fwd_ws.resize(rxlm::flash_attention_forward_workspace_bytes(g.fwd, threads));
+    bwd_ws.resize(rxlm::flash_attention_backward_workspace_bytes(g, threads));
+    const double start = now();
+    rxlm::flash_attention_forward(g.fwd, fwd_ws.data(), fwd_ws.size(), threads);
+    if (backward) rxlm::flash_attention_backward(g, bwd_ws.data(), bwd_ws.size(), threads);
+    return now() - start;
+  }
+};
+
+double run_naive(Problem& pb, bool backward) {
+  rxlm::FlashAttentionGradParams g = pb.params();
+  const double start = now();
+  rxlm::attention_naive_forward(g.fwd);
+  if (backward) rxlm::attention_naive_backward(g);
+  return now() - start;
+}
+
+// The Python side: a child process with a pipe each way, one command line in, one answer line out.
+class TorchProcess {
+ public:
+  TorchProcess(const std::string& python, const std::string& script, int threads) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], 0);
+      dup2(from_child[1], 1);
+      close(to_child[1]);
+      close(from_child[0]);
+      const std::string t = std::to_string(threads);
+      execlp(python.c_str(), python.c_str(), script.c_str(), "--serve", "--threads", t.c_str(), nullptr);
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    in_ = fdopen(to_child[1], "w");
+    out_ = fdopen(from_child[0], "r");
+    banner_ = line();
+  }
+  ~TorchProcess() {
+    std::fputs("quit\n", in_);
+    std::fclose(in_);
+    std::fclose(out_);
+    waitpid(pid_, nullptr, 0);
+  }
+  std::string ask(const std::string& command) {
+    std::fputs((command + "\n").c_str(), in_);
+    std::fflush(in_);
+    return line();
+  }
+  const std::string& banner() const { return banner_; }
+
+ private:
+  std::string line() {
+    char buf[4096];
+    if (!std::fgets(buf, sizeof buf, out_)) throw std::runtime_error("torch side ended (is torch installed?)");
+    std::string s(buf);
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    return s;
+  }
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+  std::string banner_;
+};
+
+// Runs argv as a child; returns its stdout and its peak resident set (wait4's ru_maxrss).
+std::pair<std::string, long> run_child(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], 1);
+    close(fds[0]);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, size_t(got));
+  close(fds[0]);
+  struct rusage usage {};
+  int status = 0;
+  wait4(pid, &status, 0, &usage);
+  return {text, usage.ru_maxrss * 1024L};
+}
+
+long parse_after(const std::string& text, const std::string& key) {
+  const size_t at = text.find(key);
+  return at == std::string::npos ? -1 : std::stol(text.substr(at + key.size()));
+}
+
+struct Stats {
+  double median, min, max;
+};
+Stats stats(std::vector<double> x) {
+  std::sort(x.begin(), x.end());
+  return {x[x.size() / 2], x.front(), x.back()};
+}
+
+// Useful FLOPs of causal attention: N(N+1)/2 query-key pairs per head; forward = 2 products of 2·d each,
+// backward = 5 (S recomputed, dV, dP, dQ, dK), the usual FlashAttention accounting.
+double pairs(int n) { return double(n) * (n + 1) / 2.0; }
+double forward_flops(int n, int d) { return 4.0 * d * kHeads * pairs(n); }
+double backward_flops(int n, int d) { return 10.0 * d * kHeads * pairs(n); }
+
+double sgemm_peak_gflops() {
+  const int n = 2048;
+  std::vector<float> a(size_t(n) * n, 0.5f), b(size_t(n) * n, 0.25f), c(size_t(n) * n);
+  double best = 1e30;
+  for (int rep = 0; rep < 4; ++rep) {
+    const double start = now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    best = std::min(best, now() - start);
+  }
+  return 2.0 * n * n * n / best / 1e9;
+}
+
+int memory_child(const std::string& impl, int n, int d, const std::string& file, int threads) {
+  Problem pb(n, d, false);
+  pb.read(file);
+  std::printf("rss_before %ld\n", rss_bytes());
+  std::fflush(stdout);
+  pb.allocate();
+  if (impl == "flash") {
+    Flash f{{}, {}, threads};
+    f.run(pb, true);
+  } else {
+    run_naive(pb, true);
+  }
+  std::printf("done\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<int> ns{512, 1024, 2048, 4096}, ds{64, 128};
+  int reps = 5, threads = 2;
+  std::string torch_script = "bench/attention_torch.py", python = "python3", json_path = "attention.json";
+  std::string child_impl, child_file;
+  int child_n = 0, child_d = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string key = argv[i], value = argv[i + 1];
+    if (key == "--n") ns = parse_list(value);
+    else if (key == "--d") ds = parse_list(value);
+    else if (key == "--reps") reps = std::stoi(value);
+    else if (key == "--threads") threads = std::stoi(value);
+    else if (key == "--torch") torch_script = value;
+    else if (key == "--python") python = value;
+    else if (key == "--json") json_path = value;
+    else if (key == "--memory-child") child_impl = value;
+    else if (key == "--child-n") child_n = std::stoi(value);
+    else if (key == "--child-d") child_d = std::stoi(value);
+    else if (key == "--child-file") child_file = value;
+    else {
+      std::cerr << "unknown option " << key << "\n";
+      return 2;
+    }
+  }
+  rxlm::set_num_threads(threads);  // OpenMP and OpenBLAS (the naive baseline and the sgemm peak)
+  if (!child_impl.empty()) return memory_child(child_impl, child_n, child_d, child_file, threads);
+
+  try {
+    TorchProcess torch(python, torch_script, threads);
+    const double peak = sgemm_peak_gflops();
+    std::printf("# threads %d, rxlm kernels %s, %s, OpenBLAS sgemm 2048^3 peak %.1f GFLOP/s\n", threads,
+                rxlm::flash_attention_isa(), torch.banner().c_str(), peak);
+    std::ofstream json(json_path);
+    json << "{\"threads\":" << threads << ",\"isa\":\"" << rxlm::flash_attention_isa() << "\",\"torch\":\""
+         << torch.banner() << "\",\"sgemm_peak_gflops\":" << peak << ",\"rows\":[";
+    bool first_row = true;
+    std::printf("%5s %4s %-7s %-6s %22s %8s %6s %10s %12s\n", "N", "d", "pass", "impl", "median s [min-max]",
+                "GFLOP/s", "%peak", "x torch", "peak RSS MB");
+    for (int d : ds)
+      for (int n : ns) {
+        Problem pb(n, d, true);
+        Flash flash{{}, {}, threads};
+        flash.run(pb, true);  // outputs for the cross-check below; also the warm-up
+        const std::string file = "/tmp/rxlm_bench_attention_" + std::to_string(getpid()) + ".bin";
+        pb.write(file);
+        const std::string check = torch.ask("load " + file + " " + std::to_string(n) + " " + std::to_string(d) + " " +
+                                            std::to_string(kHeads) + " " + std::to_string(kKvHeads));
+        std::printf("# N=%d d=%d rxlm vs torch max rel err (o dq dk dv): %s\n", n, d, check.substr(3).c_str());
+        torch.ask("fwdbwd");  // warm-up
+        run_naive(pb, true);
+        std::vector<double> t[3][2];  // [flash, naive, torch][fwd, fwdbwd]
+        for (int rep = 0; rep < reps; ++rep)
+          for (int pass = 0; pass < 2; ++pass) {
+            const bool bwd = pass == 1;
+            t[0][pass].push_back(flash.run(pb, bwd));
+            t[1][pass].push_back(run_naive(pb, bwd));
+            t[2][pass].push_back(std::stod(torch.ask(bwd ? "fwdbwd" : "fwd")));
+          }
+        // Peak memory of one forward+backward, each in a fresh process.
+        const std::string nn = std::to_string(n), dd = std::to_string(d), th = std::to_string(threads);
+        long rss[3], before[3];
+        for (int impl = 0; impl < 2; ++impl) {
+          auto [out, peak_rss] = run_child({"/proc/self/exe", "--memory-child", impl == 0 ? "flash" : "naive",
+                                            "--child-n", nn, "--child-d", dd, "--child-file", file, "--threads", th});
+          rss[impl] = peak_rss;
+          before[impl] = parse_after(out, "rss_before ");
+        }
+        {
+          auto [out, peak_rss] = run_child({python, torch_script, "--threads", th, "--memory", file, nn, dd,
+                                            std::to_string(kHeads), std::to_string(kKvHeads)});
+          rss[2] = peak_rss;
+          before[2] = parse_after(out, "rss_before ");
+        }
+        std::remove(file.c_str());
+        const char* names[3] = {"flash", "naive", "torch"};
+        for (int pass = 0; pass < 2; ++pass) {
+          const double flops = pass == 0 ? forward_flops(n, d) : forward_flops(n, d) + backward_flops(n, d);
+          const Stats torch_stats = stats(t[2][pass]);
+          for (int impl = 0; impl < 3; ++impl) {
+            const Stats s = stats(t[impl][pass]);
+            const double gflops = flops / s.median / 1e9;
+            // Memory is measured for forward+backward; shown on that row.
+            const double peak_mb = pass == 1 ? rss[impl] / 1048576.0 : 0.0;
+            const double extra_mb = pass == 1 ? (rss[impl] - before[impl]) / 1048576.0 : 0.0;
+            std::printf("%5d %4d %-7s %-6s %8.4f [%.4f-%.4f] %8.1f %5.1f%% %9.2fx %7.0f (+%.0f)\n", n, d,
+                        pass == 0 ? "fwd" : "fwd+bwd", names[impl], s.median, s.min, s.max, gflops,
+                        100.0 * gflops / peak, torch_stats.median / s.median, peak_mb, extra_mb);
+            json << (first_row ? "" : ",") << "{\"n\":" << n << ",\"d\":" << d << ",\"pass\":\""
+                 << (pass == 0 ? "fwd" : "fwdbwd") << "\",\"impl\":\"" << names[impl] << "\",\"median_s\":" << s.median
+                 << ",\"min_s\":" << s.min << ",\"max_s\":" << s.max << ",\"gflops\":" << gflops
+                 << ",\"speedup_vs_torch\":" << torch_stats.median / s.median;
+            if (pass == 1) json << ",\"peak_rss_bytes\":" << rss[impl] << ",\"rss_before_bytes\":" << before[impl];
+            json << "}";
+            first_row = false;
+          }
+        }
+        std::fflush(stdout);
+      }
+    json << "]}\n";
+  } catch (const std::exception& e) {
+    std::cerr << "bench_attention: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
