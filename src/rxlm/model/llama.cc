@@ -25,7 +25,10 @@ void resize(std::vector<float>& v, int64_t n) {
 
 }  // namespace
 
-LlamaModel::LlamaModel(const Checkpoint& checkpoint) : config_(checkpoint.config), rope_(checkpoint.config) {
+LlamaModel::LlamaModel(const Checkpoint& checkpoint)
+    : config_(checkpoint.config),
+      rope_(checkpoint.config,
+            checkpoint.has("rope_freqs.weight") ? to_f32(checkpoint.tensor("rope_freqs.weight")) : std::vector<float>{}) {
   embed_tokens_ = &checkpoint.tensor("model.embed_tokens.weight");
   lm_head_ = config_.tie_word_embeddings || !checkpoint.has("lm_head.weight") ? embed_tokens_
                                                                                : &checkpoint.tensor("lm_head.weight");

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <numbers>
 
+#include "rxlm/core/error.h"
+
 namespace rxlm {
 
 std::vector<double> rope_inverse_frequencies(const LlamaConfig& config) {
@@ -30,8 +32,15 @@ std::vector<double> rope_inverse_frequencies(const LlamaConfig& config) {
   return inv_freq;
 }
 
-Rope::Rope(const LlamaConfig& config)
-    : head_dim_(config.head_dim), adjacent_pairs_(config.rope_adjacent_pairs), inv_freq_(rope_inverse_frequencies(config)) {}
+Rope::Rope(const LlamaConfig& config, const std::vector<float>& frequency_divisors)
+    : head_dim_(config.head_dim), adjacent_pairs_(config.rope_adjacent_pairs), inv_freq_(rope_inverse_frequencies(config)) {
+  if (!frequency_divisors.empty()) {
+    if (frequency_divisors.size() != inv_freq_.size())
+      fail("rope frequency divisors: {} values for head_dim {} (expected {})", frequency_divisors.size(), head_dim_,
+           inv_freq_.size());
+    for (size_t i = 0; i < inv_freq_.size(); ++i) inv_freq_[i] /= frequency_divisors[i];
+  }
+}
 
 void Rope::apply(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const {
   const int64_t half = head_dim_ / 2;

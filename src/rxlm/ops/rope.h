@@ -14,7 +14,9 @@ std::vector<double> rope_inverse_frequencies(const LlamaConfig& config);
 
 class Rope {
  public:
-  explicit Rope(const LlamaConfig& config);
+  // `frequency_divisors` (head_dim/2 values, optional) is GGUF's rope_freqs.weight: llama.cpp's form
+  // of llama3 scaling, inv_freq[i] / divisor[i], used instead of config.rope_scaling.
+  explicit Rope(const LlamaConfig& config, const std::vector<float>& frequency_divisors = {});
   // Rotates x laid out [n_tokens, n_heads, head_dim] in place; token t sits at positions[t].
   void apply(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const;
 
