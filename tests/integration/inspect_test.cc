@@ -33,6 +33,7 @@ TEST(Inspect, Llama31_8BConfigOnlyReportsThePublishedParameterCount) {
   CommandResult r = run_inspect(fixture("configs/llama-3.1-8b"));
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_THAT(r.output, AllOf(HasSubstr("config only"), HasSubstr("parameters (config): 8,030,261,248"),
+                              HasSubstr("bytes at bf16 (from config): 16,060,522,496"),
                               HasSubstr("num_key_value_heads       8"), HasSubstr("rope_theta                500000"),
                               HasSubstr("llama3 (factor 8, low_freq_factor 1, high_freq_factor 4, "
                                         "original_max_position_embeddings 8192)"),

