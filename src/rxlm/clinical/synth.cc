@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -95,6 +96,7 @@ struct Rng {
     return z ^ (z >> 31);
   }
   std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+  double uniform() { return static_cast<double>(next() >> 11) / 9007199254740992.0; }
 };
 
 }  // namespace
@@ -116,6 +118,21 @@ SynthCounts synthesize_hosp(const std::filesystem::path& demo, const std::filesy
   for (std::size_t i = 0; i < prescriptions.rows.size(); ++i)
     rx_of[prescriptions.rows[i][index_of(prescriptions, "hadm_id")]].push_back(i);
   for (std::size_t i = 0; i < omr.rows.size(); ++i) omr_of[omr.rows[i][index_of(omr, "subject_id")]].push_back(i);
+
+  std::vector<std::string> subjects;
+  for (const auto& [subject, rows] : admissions_of) subjects.push_back(subject);
+  std::sort(subjects.begin(), subjects.end());
+  auto keep_share = [&](double target, std::size_t rows) {
+    double demo_average = static_cast<double>(rows) / static_cast<double>(admissions.rows.size());
+    return demo_average > 0 ? std::min(1.0, target / demo_average) : 1.0;
+  };
+  const double keep_diagnosis = keep_share(options.diagnoses_per_admission, diagnoses.rows.size());
+  const double keep_prescription = keep_share(options.prescriptions_per_admission, prescriptions.rows.size());
+  const std::size_t d_seq = index_of(diagnoses, "seq_num");
+  for (auto& [hadm, rows] : dx_of)
+    std::sort(rows.begin(), rows.end(), [&](std::size_t a, std::size_t b) {
+      return std::stoi(diagnoses.rows[a][d_seq]) < std::stoi(diagnoses.rows[b][d_seq]);
+    });
 
   std::filesystem::create_directories(out / "hosp");
   const auto hosp = out / "hosp";
@@ -144,9 +161,11 @@ SynthCounts synthesize_hosp(const std::filesystem::path& demo, const std::filesy
     // Admissions for this patient: 1 + geometric, mean admissions_per_patient.
     std::int64_t n = 1;
     const double p_more = 1.0 - 1.0 / options.admissions_per_patient;
-    while (n < remaining && static_cast<double>(rng.next() >> 11) / 9007199254740992.0 < p_more) ++n;
-    const Row& base_admission = admissions.rows[rng.below(admissions.rows.size())];
-    const std::string& base_subject = base_admission[a_subject];
+    while (n < remaining && rng.uniform() < p_more) ++n;
+    // A demo patient chosen uniformly (not via a random admission, which would favour frequent visitors
+    // and over-represent their omr rows), then one of its admissions as the first template.
+    const std::string base_subject = subjects[rng.below(subjects.size())];
+    const Row& base_admission = admissions.rows[admissions_of[base_subject][rng.below(admissions_of[base_subject].size())]];
     Row patient = patients.rows.at(patient_row.at(base_subject));
     const int shift = static_cast<int>(rng.below(60)) - 30;  // years; dates stay in MIMIC's shifted style
     const std::string subject = std::to_string(++subject_id);
@@ -177,14 +196,18 @@ SynthCounts synthesize_hosp(const std::filesystem::path& demo, const std::filesy
       a_out.row(admission);
       ++counts.admissions;
       const std::string& template_hadm = template_admission[a_hadm];
+      int seq_num = 0;
       for (std::size_t i : dx_of[template_hadm]) {
+        if (seq_num > 0 && rng.uniform() >= keep_diagnosis) continue;  // the principal diagnosis always stays
         Row row = diagnoses.rows[i];
+        row[d_seq] = std::to_string(++seq_num);
         row[index_of(diagnoses, "subject_id")] = subject;
         row[index_of(diagnoses, "hadm_id")] = hadm;
         d_out.row(row);
         ++counts.diagnoses;
       }
       for (std::size_t i : rx_of[template_hadm]) {
+        if (rng.uniform() >= keep_prescription) continue;
         Row row = prescriptions.rows[i];
         row[index_of(prescriptions, "subject_id")] = subject;
         row[index_of(prescriptions, "hadm_id")] = hadm;

@@ -12,6 +12,11 @@ struct SynthOptions {
   std::uint64_t seed = 1;
   // Admissions per patient, as in MIMIC-IV v2.2 (431,231 / 299,712 ≈ 1.44).
   double admissions_per_patient = 431231.0 / 299712.0;
+  // Rows per admission in MIMIC-IV v2.2 (4,756,326 diagnoses_icd and 15,416,708 prescriptions rows over
+  // 431,231 admissions). The demo has more per admission, so template rows are kept with probability
+  // target / demo average (diagnoses renumbered 1..k in their original seq_num order).
+  double diagnoses_per_admission = 4756326.0 / 431231.0;
+  double prescriptions_per_admission = 15416708.0 / 431231.0;
   int gzip_level = 1;  // fast; the files are for throughput tests
 };
 
