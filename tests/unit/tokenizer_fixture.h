@@ -13,6 +13,7 @@
 
 #include "rxlm/core/error.h"
 #include "rxlm/core/paths.h"
+#include "rxlm/tokenizer/tokenizer.h"
 
 namespace rxlm::testing {
 
@@ -58,6 +59,18 @@ inline std::filesystem::path write_temp(const std::string& name, const std::stri
   std::filesystem::create_directories(path.parent_path());
   std::ofstream(path, std::ios::binary) << bytes;
   return path;
+}
+
+// Every fixture case {"hex": bytes, "ids": [...]} encodes (no BOS, no specials) to its ids and decodes back
+// to its bytes. Returns how many cases there were.
+inline size_t expect_cases(const Tokenizer& tokenizer, const nlohmann::json& cases) {
+  for (const auto& c : cases) {
+    const std::string text = from_hex(c["hex"]);
+    const std::vector<int32_t> ids = tokenizer.encode(text);
+    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << escaped(text);
+    EXPECT_EQ(tokenizer.decode(ids), text) << escaped(text);
+  }
+  return cases.size();
 }
 
 // Runs `load`, expecting an rxlm::Error whose message holds every fragment.

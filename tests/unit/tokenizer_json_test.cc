@@ -15,16 +15,6 @@ using nlohmann::json;
 
 std::filesystem::path small_json() { return fixture_dir() / "llama3_small.tokenizer.json"; }
 
-void expect_cases(const Tokenizer& tokenizer, const json& cases, size_t minimum) {
-  ASSERT_GE(cases.size(), minimum);
-  for (const auto& c : cases) {
-    const std::string text = from_hex(c["hex"]);
-    const std::vector<int32_t> ids = tokenizer.encode(text);
-    EXPECT_EQ(ids, c["ids"].get<std::vector<int32_t>>()) << escaped(text);
-    EXPECT_EQ(tokenizer.decode(ids), text) << escaped(text);
-  }
-}
-
 TEST(TokenizerJson, SmallLlama3MatchesTiktoken) {
   auto tokenizer = load_tokenizer(small_json());
   EXPECT_EQ(tokenizer->vocab_size(), 2000 + 256);
@@ -32,7 +22,7 @@ TEST(TokenizerJson, SmallLlama3MatchesTiktoken) {
   EXPECT_TRUE(tokenizer->is_stop(2009));
   EXPECT_TRUE(tokenizer->is_stop(2001));  // <|end_of_text|>
   EXPECT_EQ(tokenizer->chat_format(), ChatFormat::Llama3);
-  expect_cases(*tokenizer, read_fixture("llama3_small_cases.json")["cases"], 150);
+  EXPECT_GE(expect_cases(*tokenizer, read_fixture("llama3_small_cases.json")["cases"]), 150u);
   EXPECT_EQ(tokenizer->encode("x<|eot_id|>", true), (std::vector<int32_t>{87, 2009}));
 }
 
@@ -42,7 +32,7 @@ TEST(TokenizerJson, MergesAsStrings) {
   ASSERT_TRUE(root["model"]["merges"][0].is_array());
   for (auto& merge : root["model"]["merges"]) merge = merge[0].get<std::string>() + " " + merge[1].get<std::string>();
   auto tokenizer = load_tokenizer(write_temp("string_merges/tokenizer.json", root.dump()));
-  expect_cases(*tokenizer, read_fixture("llama3_small_cases.json")["cases"], 150);
+  EXPECT_GE(expect_cases(*tokenizer, read_fixture("llama3_small_cases.json")["cases"]), 150u);
 }
 
 // Llama 3.1's tokenizer.json puts BOS in a TemplateProcessing post-processor.
@@ -134,7 +124,7 @@ TEST(TokenizerJson, FullLlama3FromTransformers) {
     GTEST_SKIP() << "RXLM_LLAMA3_TOKENIZER_JSON is not set (write one with tools/reference/make_tokenizer_fixtures.py --full-json PATH)";
   auto tokenizer = load_tokenizer(path);
   EXPECT_EQ(tokenizer->vocab_size(), 128256);
-  expect_cases(*tokenizer, read_fixture("llama3_tiktoken.json")["cases"], 300);
+  EXPECT_GE(expect_cases(*tokenizer, read_fixture("llama3_tiktoken.json")["cases"]), 300u);
 }
 
 }  // namespace

@@ -16,13 +16,6 @@ namespace {
 
 std::filesystem::path stories_dir() { return shared_dir() / "models" / "stories260K"; }
 
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
-
 class Llama2cVocab : public ::testing::Test {
  protected:
   void SetUp() override { tokenizer = load_tokenizer(stories_dir() / "tok512.bin"); }
@@ -59,11 +52,11 @@ TEST_F(Llama2cVocab, MatchesRunCPort) {
 
 // The reference greedy ids stream-decode (run.c's rule: drop the space after BOS) to the reference text.
 TEST_F(Llama2cVocab, StreamingDecodeGivesReferenceText) {
-  std::istringstream ids(read_file(stories_dir() / "expected_greedy_ids_t0_n256.txt"));
+  std::istringstream ids(rxlm::testing::read_bytes(stories_dir() / "expected_greedy_ids_t0_n256.txt"));
   std::string text;
   int32_t previous = 1;
   for (int32_t id; ids >> id; previous = id) text += tokenizer->decode_next(previous, id);
-  EXPECT_EQ(text, read_file(stories_dir() / "expected_text_t0_n256.txt"));
+  EXPECT_EQ(text, rxlm::testing::read_bytes(stories_dir() / "expected_text_t0_n256.txt"));
 }
 
 TEST_F(Llama2cVocab, RoundTripsBytes) {
@@ -110,7 +103,7 @@ class DamagedLlama2cVocab : public ::testing::Test {
 };
 
 TEST_F(DamagedLlama2cVocab, Rejected) {
-  const std::string good = read_file(stories_dir() / "tok512.bin");
+  const std::string good = rxlm::testing::read_bytes(stories_dir() / "tok512.bin");
   expect_error(write("tok_cut.bin", good.substr(0, good.size() - 3)), "truncated inside token 511");
   expect_error(write("tok_cut8.bin", good.substr(0, 4 + 5)), "truncated at token 0");
   std::string bad_length = good;

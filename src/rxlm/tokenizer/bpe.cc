@@ -2,9 +2,8 @@
 // n bytes costs O(n log n) instead of tiktoken's O(n²) rescans, with the same result.
 #include "rxlm/tokenizer/bpe.h"
 
-#include <queue>
-
 #include "rxlm/core/error.h"
+#include "rxlm/tokenizer/merge_chain.h"
 
 namespace rxlm {
 namespace {
@@ -12,12 +11,6 @@ namespace {
 uint64_t pair_key(int32_t left, int32_t right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
 }
-
-struct Symbol {
-  uint32_t start, length;
-  int32_t id;
-  int32_t prev, next;
-};
 
 struct Candidate {
   int32_t rank;
@@ -97,41 +90,24 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<int32_t>& out) c
       return;
     }
   }
-  std::vector<Symbol> symbols(piece.size());
-  for (size_t i = 0; i < piece.size(); ++i)
-    symbols[i] = {static_cast<uint32_t>(i), 1, byte_token_[static_cast<unsigned char>(piece[i])],
-                  static_cast<int32_t>(i) - 1, i + 1 < piece.size() ? static_cast<int32_t>(i) + 1 : -1};
-
-  std::priority_queue<Candidate> queue;
-  auto try_pair = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& a = symbols[left];
-    const Symbol& b = symbols[right];
-    if (a.id < 0 || b.id < 0) return;  // a byte without a token merges with nothing
+  std::vector<ChainSymbol> symbols = make_chain(std::vector<uint32_t>(piece.size(), 1));
+  for (size_t i = 0; i < piece.size(); ++i) symbols[i].id = byte_token_[static_cast<unsigned char>(piece[i])];
+  auto find_pair = [&](int32_t left, int32_t right) -> std::optional<Candidate> {
+    const ChainSymbol& a = symbols[left];
+    const ChainSymbol& b = symbols[right];
+    if (a.id < 0 || b.id < 0) return std::nullopt;  // a byte without a token merges with nothing
     if (by_rank_) {
       auto hit = index_.find(piece.substr(a.start, a.length + b.length));
-      if (hit != index_.end()) queue.push({hit->second, left, right, a.id, b.id, hit->second});
-    } else {
-      auto hit = merges_.find(pair_key(a.id, b.id));
-      if (hit != merges_.end()) queue.push({hit->second.rank, left, right, a.id, b.id, hit->second.result});
+      if (hit == index_.end()) return std::nullopt;
+      return Candidate{hit->second, left, right, a.id, b.id, hit->second};
     }
+    auto hit = merges_.find(pair_key(a.id, b.id));
+    if (hit == merges_.end()) return std::nullopt;
+    return Candidate{hit->second.rank, left, right, a.id, b.id, hit->second.result};
   };
-  for (size_t i = 0; i + 1 < symbols.size(); ++i) try_pair(static_cast<int32_t>(i), static_cast<int32_t>(i + 1));
-  while (!queue.empty()) {
-    const Candidate best = queue.top();
-    queue.pop();
-    Symbol& left = symbols[best.left];
-    Symbol& right = symbols[best.right];
-    if (left.length == 0 || right.length == 0 || left.next != best.right || left.id != best.left_id || right.id != best.right_id)
-      continue;
-    left.length += right.length;
-    left.id = best.result;
-    right.length = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = best.left;
-    try_pair(left.prev, best.left);
-    try_pair(best.left, left.next);
-  }
+  merge_best_first<Candidate>(symbols, find_pair, [](const Candidate& c, const ChainSymbol& left, const ChainSymbol& right) {
+    return left.id == c.left_id && right.id == c.right_id;
+  });
   for (int32_t i = 0; i >= 0; i = symbols[i].next) {
     if (symbols[i].id >= 0) {
       out.push_back(symbols[i].id);

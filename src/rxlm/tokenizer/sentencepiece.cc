@@ -3,9 +3,8 @@
 
 #include <fmt/format.h>
 
-#include <queue>
-
 #include "rxlm/core/error.h"
+#include "rxlm/tokenizer/merge_chain.h"
 #include "rxlm/tokenizer/utf8.h"
 
 namespace rxlm {
@@ -39,14 +38,10 @@ int parse_byte_piece(std::string_view piece) {
   return value;
 }
 
-struct Symbol {
-  uint32_t start, length;
-  int32_t prev, next;
-};
-
 struct Candidate {
   float score;
   int32_t left, right;
+  int32_t result;
   uint32_t length;  // combined length when queued: stale entries no longer match it
   bool operator<(const Candidate& other) const {
     // priority_queue pops the largest: higher score first, then the leftmost pair.
@@ -119,8 +114,8 @@ void SentencePieceTokenizer::encode_fragment(std::string_view fragment, bool dum
   text.append(fragment);
   if (vocab_.spaces_as_u2581) text = replace_all(text, " ", kU2581);
 
-  std::vector<Symbol> symbols;
-  for (size_t offset = 0; offset < text.size();) {
+  std::vector<uint32_t> lengths;
+  for (size_t offset = 0; offset < text.size(); offset += lengths.back()) {
     size_t length;
     if (vocab_.llama2c_grouping) {
       length = 1;
@@ -128,35 +123,19 @@ void SentencePieceTokenizer::encode_fragment(std::string_view fragment, bool dum
     } else {
       length = std::min(utf8_sequence_length(static_cast<unsigned char>(text[offset])), text.size() - offset);
     }
-    const int32_t index = static_cast<int32_t>(symbols.size());
-    symbols.push_back({static_cast<uint32_t>(offset), static_cast<uint32_t>(length), index - 1, index + 1});
-    offset += length;
+    lengths.push_back(static_cast<uint32_t>(length));
   }
-  if (symbols.empty()) return;
-  symbols.back().next = -1;
-
-  std::priority_queue<Candidate> queue;
-  auto try_pair = [&](int32_t left, int32_t right) {
-    if (left < 0 || right < 0) return;
+  if (lengths.empty()) return;
+  std::vector<ChainSymbol> symbols = make_chain(lengths);
+  auto find_pair = [&](int32_t left, int32_t right) -> std::optional<Candidate> {
     const uint32_t length = symbols[left].length + symbols[right].length;
     auto hit = index_.find(std::string_view(text).substr(symbols[left].start, length));
-    if (hit == index_.end()) return;
-    queue.push({vocab_.scores[hit->second], left, right, length});
+    if (hit == index_.end()) return std::nullopt;
+    return Candidate{vocab_.scores[hit->second], left, right, hit->second, length};
   };
-  for (size_t i = 1; i < symbols.size(); ++i) try_pair(static_cast<int32_t>(i - 1), static_cast<int32_t>(i));
-  while (!queue.empty()) {
-    const Candidate best = queue.top();
-    queue.pop();
-    Symbol& left = symbols[best.left];
-    Symbol& right = symbols[best.right];
-    if (left.length == 0 || right.length == 0 || left.next != best.right || left.length + right.length != best.length) continue;
-    left.length += right.length;
-    right.length = 0;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = best.left;
-    try_pair(left.prev, best.left);
-    try_pair(best.left, left.next);
-  }
+  merge_best_first<Candidate>(symbols, find_pair, [](const Candidate& c, const ChainSymbol& left, const ChainSymbol& right) {
+    return left.length + right.length == c.length;
+  });
 
   for (int32_t i = 0; i >= 0; i = symbols[i].next) {
     const std::string_view piece = std::string_view(text).substr(symbols[i].start, symbols[i].length);
