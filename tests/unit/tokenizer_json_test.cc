@@ -26,6 +26,21 @@ TEST(TokenizerJson, SmallLlama3MatchesTiktoken) {
   EXPECT_EQ(tokenizer->encode("x<|eot_id|>", true), (std::vector<int32_t>{87, 2009}));
 }
 
+// SmolLM2's pre-tokenizer (Digits individual + ByteLevel with GPT-2's regex) on a 600-token BPE that
+// `tokenizers` trained; a non-special added token is split out of any text, special ones only when asked.
+TEST(TokenizerJson, SmolLMStyleMatchesTokenizers) {
+  auto tokenizer = load_tokenizer(fixture_dir() / "smollm_style.tokenizer.json");
+  EXPECT_EQ(tokenizer->vocab_size(), 601);
+  const auto fixture = read_fixture("smollm_style_cases.json");
+  EXPECT_GE(expect_cases(*tokenizer, fixture["cases"]), 150u);
+  for (const auto& c : fixture["special_cases"])
+    EXPECT_EQ(tokenizer->encode(from_hex(c["hex"]), true), c["ids"].get<std::vector<int32_t>>());
+  EXPECT_EQ(tokenizer->encode("<note>"), (std::vector<int32_t>{600}));
+  EXPECT_EQ(tokenizer->chat_format(), ChatFormat::ChatML);  // from its <|im_start|>/<|im_end|> tokens
+  EXPECT_FALSE(tokenizer->add_bos());
+  EXPECT_TRUE(tokenizer->is_stop(2));
+}
+
 // transformers writes merges as ["a", "b"]; older files (and many checkpoints) use "a b".
 TEST(TokenizerJson, MergesAsStrings) {
   json root = json::parse(read_bytes(small_json()));

