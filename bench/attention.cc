@@ -1,11 +1,10 @@
 // Attention speed and memory: rxlm FlashAttention-2 vs rxlm naive (materialised N×N, sgemm) vs PyTorch SDPA
 // (bench/attention_torch.py as a co-process fed the same input files), forward and forward+backward,
 // reps alternating between the three; GFLOP/s against the sgemm peak measured in the same run; peak RSS
-// of one forward+backward per implementation in a fresh child process.
+// (VmHWM) of one forward+backward per implementation in a fresh child process.
 //   bench_attention [--n 512,1024,2048,4096] [--d 64,128] [--reps 5] [--threads 2]
 //                   [--torch bench/attention_torch.py] [--python python3] [--json attention.json]
 #include <cblas.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -39,10 +38,12 @@ std::vector<int> parse_list(const std::string& s) {
   return out;
 }
 
-long rss_bytes() {
+// A /proc/self/status field in bytes: VmRSS (resident now) or VmHWM (peak resident of this program image).
+long status_bytes(const char* field) {
   std::ifstream in("/proc/self/status");
+  const std::string key = std::string(field) + ":";
   for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6)) * 1024;
+    if (line.rfind(key, 0) == 0) return std::stol(line.substr(key.size())) * 1024;
   return 0;
 }
 
@@ -184,8 +185,9 @@ class TorchProcess {
   std::string banner_;
 };
 
-// Runs argv as a child; returns its stdout and its peak resident set (wait4's ru_maxrss).
-std::pair<std::string, long> run_child(const std::vector<std::string>& argv) {
+// Runs argv as a child and returns its stdout. (The child reports its own VmHWM: wait4's ru_maxrss would
+// include the parent's pages the child held between fork and exec.)
+std::string run_child(const std::vector<std::string>& argv) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
@@ -203,10 +205,9 @@ std::pair<std::string, long> run_child(const std::vector<std::string>& argv) {
   char buf[4096];
   for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, size_t(got));
   close(fds[0]);
-  struct rusage usage {};
   int status = 0;
-  wait4(pid, &status, 0, &usage);
-  return {text, usage.ru_maxrss * 1024L};
+  waitpid(pid, &status, 0);
+  return text;
 }
 
 long parse_after(const std::string& text, const std::string& key) {
@@ -243,7 +244,7 @@ double sgemm_peak_gflops() {
 int memory_child(const std::string& impl, int n, int d, const std::string& file, int threads) {
   Problem pb(n, d, false);
   pb.read(file);
-  std::printf("rss_before %ld\n", rss_bytes());
+  std::printf("rss_before %ld\n", status_bytes("VmRSS"));
   std::fflush(stdout);
   pb.allocate();
   if (impl == "flash") {
@@ -252,7 +253,7 @@ int memory_child(const std::string& impl, int n, int d, const std::string& file,
   } else {
     run_naive(pb, true);
   }
-  std::printf("done\n");
+  std::printf("peak_rss %ld\n", status_bytes("VmHWM"));
   return 0;
 }
 
@@ -320,15 +321,15 @@ int main(int argc, char** argv) {
         const std::string nn = std::to_string(n), dd = std::to_string(d), th = std::to_string(threads);
         long rss[3], before[3];
         for (int impl = 0; impl < 2; ++impl) {
-          auto [out, peak_rss] = run_child({"/proc/self/exe", "--memory-child", impl == 0 ? "flash" : "naive",
-                                            "--child-n", nn, "--child-d", dd, "--child-file", file, "--threads", th});
-          rss[impl] = peak_rss;
+          const std::string out = run_child({"/proc/self/exe", "--memory-child", impl == 0 ? "flash" : "naive",
+                                             "--child-n", nn, "--child-d", dd, "--child-file", file, "--threads", th});
+          rss[impl] = parse_after(out, "peak_rss ");
           before[impl] = parse_after(out, "rss_before ");
         }
         {
-          auto [out, peak_rss] = run_child({python, torch_script, "--threads", th, "--memory", file, nn, dd,
-                                            std::to_string(kHeads), std::to_string(kKvHeads)});
-          rss[2] = peak_rss;
+          const std::string out = run_child({python, torch_script, "--threads", th, "--memory", file, nn, dd,
+                                             std::to_string(kHeads), std::to_string(kKvHeads)});
+          rss[2] = parse_after(out, "peak_rss ");
           before[2] = parse_after(out, "rss_before ");
         }
         std::remove(file.c_str());

@@ -6,8 +6,8 @@ C++ program so both sides run alternately in the same run on the same input file
                  load PATH N D H HK   -> loads q, k, v, d_o (and rxlm's o, dq, dk, dv) written by bench_attention,
                                          answers "ok <max rel err of rxlm vs torch for o dq dk dv>"
                  fwd | fwdbwd         -> runs once, answers the seconds it took
-  --memory PATH N D H HK   load, print the resident set before, run one forward+backward, exit (the parent
-                           reads the peak resident set of this process from wait4).
+  --memory PATH N D H HK   load, print the resident set before, run one forward+backward, print the peak
+                           resident set (VmHWM) of this process.
 Threads: torch.set_num_threads(--threads), same as the C++ side.
 """
 import argparse
@@ -19,36 +19,38 @@ import torch
 import torch.nn.functional as F
 
 
-def rss_bytes():
+def status_bytes(field):
+    """VmRSS (resident now) or VmHWM (peak resident of this process) in bytes."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
 
 class Case:
     def __init__(self, path, n, d, h, hk, with_rxlm_outputs=True):
-        raw = np.fromfile(path, dtype=np.float32)
         q_elems, k_elems = n * h * d, n * hk * d
-        parts, at = [], 0
-        for size in (q_elems, k_elems, k_elems, q_elems, q_elems, q_elems, k_elems, k_elems):
-            parts.append(raw[at:at + size] if at + size <= raw.size else None)
-            at += size
+        sizes = (q_elems, k_elems, k_elems, q_elems, q_elems, q_elems, k_elems, k_elems)
+        heads = (h, hk, hk, h, h, h, hk, hk)
 
-        # rxlm's layout is token-major [N, H, D]; SDPA's preferred one is [B, H, N, D]: converted (contiguous)
-        # outside the timed region.
-        def heads_first(x, heads):
-            return torch.from_numpy(x.reshape(n, heads, d)).transpose(0, 1).unsqueeze(0).contiguous()
+        # One part at a time, so loading never holds more than one extra copy (the memory mode measures the
+        # process peak). rxlm's layout is token-major [N, H, D]; SDPA's preferred one is [B, H, N, D]:
+        # converted (contiguous) outside the timed region.
+        def part(i):
+            offset = sum(sizes[:i]) * 4
+            x = np.fromfile(path, dtype=np.float32, count=sizes[i], offset=offset)
+            if x.size < sizes[i]:
+                return None
+            return torch.from_numpy(x.reshape(n, heads[i], d)).transpose(0, 1).unsqueeze(0).contiguous()
 
-        self.q = heads_first(parts[0], h).requires_grad_(True)
-        self.k = heads_first(parts[1], hk).requires_grad_(True)
-        self.v = heads_first(parts[2], hk).requires_grad_(True)
-        self.d_o = heads_first(parts[3], h)
-        self.rxlm = None
-        if with_rxlm_outputs and parts[4] is not None and parts[7] is not None:
-            self.rxlm = [heads_first(parts[4], h), heads_first(parts[5], h), heads_first(parts[6], hk),
-                         heads_first(parts[7], hk)]
+        self.q = part(0).requires_grad_(True)
+        self.k = part(1).requires_grad_(True)
+        self.v = part(2).requires_grad_(True)
+        self.d_o = part(3)
+        self.rxlm = [part(i) for i in range(4, 8)] if with_rxlm_outputs else None
+        if self.rxlm is not None and any(x is None for x in self.rxlm):
+            self.rxlm = None
 
     def forward(self):
         with torch.no_grad():
@@ -104,9 +106,9 @@ def main():
         serve()
     elif args.memory:
         case = Case(args.memory[0], *map(int, args.memory[1:]), with_rxlm_outputs=False)
-        print(f"rss_before {rss_bytes()}", flush=True)
+        print(f"rss_before {status_bytes('VmRSS')}", flush=True)
         case.forward_backward()
-        print("done", flush=True)
+        print(f"peak_rss {status_bytes('VmHWM')}", flush=True)
 
 
 if __name__ == "__main__":

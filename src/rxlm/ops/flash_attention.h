@@ -63,8 +63,10 @@ struct FlashAttentionGradParams {
   int64_t d_v_row_stride = 0, d_v_head_stride = 0;
 };
 
-// Workspace: bytes the call needs for these sizes and `n_threads` OpenMP threads. It is a per-thread
-// scratch of O(block · head_dim) floats (plus O(max_seqlen_q · group) floats in backward), never O(N²).
+// Workspace: bytes the call needs for these sizes (n_heads, n_kv_heads, head_dim, n_seqs, cu_seqlens_q/k,
+// seqused_k; no tensor pointers needed) and `n_threads` OpenMP threads. Linear in the sequence length, never
+// O(N²): per thread a block-sized scratch (plus 2 floats per (query, head of one GQA group) in backward),
+// shared K (forward, prefill) or K and V (backward) transposed once into GEMM panels (the size of K/V).
 // The caller passes at least that many bytes, any alignment; the calls allocate nothing themselves.
 size_t flash_attention_forward_workspace_bytes(const FlashAttentionParams& params, int n_threads);
 size_t flash_attention_backward_workspace_bytes(const FlashAttentionGradParams& params, int n_threads);
