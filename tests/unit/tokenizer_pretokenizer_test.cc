@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "rxlm/tokenizer/pre_tokenizer.h"
+#include "rxlm/tokenizer/unicode_additions.h"
 #include "rxlm/tokenizer/tokenizer.h"
 #include "tokenizer_fixture.h"
 
@@ -30,15 +31,19 @@ TEST(PreTokenizer, Llama3Pieces) {
   // U+180E is not White_Space (Unicode 6.3+, Rust regex, tiktoken): it joins the letters after it.
   EXPECT_EQ(split(splitter, "a\u180eb"), (Pieces{"a", "\u180eb"}));
   EXPECT_EQ(split(splitter, "a\u3000b"), (Pieces{"a", "\u3000b"}));  // ideographic space is not a letter either
+  // U+1E05D (Unicode 15 Cyrillic Extended-D, Lm) is a letter to tiktoken though PCRE2 10.42 predates it.
+  EXPECT_EQ(split(splitter, "\U0001E05D=m"), (Pieces{"\U0001E05D", "=m"}));
+  EXPECT_EQ(split(splitter, "\U00011BF0\U00011BF1\U00011BF2\U00011BF3"), (Pieces{"\U00011BF0\U00011BF1\U00011BF2", "\U00011BF3"}));
   // Invalid bytes never match: they are gaps of their own, and matching resumes after them.
   EXPECT_EQ(split(splitter, "ab\xff" "cd \xe2\x82 e"), (Pieces{"ab", "\xff", "cd", " ", "\xe2\x82", " e"}));
 }
 
 TEST(PreTokenizer, WhitespaceRewrite) {
   const std::string w = R"(\t\n\x{0B}\f\r\x{20}\x{85}\x{A0}\x{1680}\x{2000}-\x{200A}\x{2028}\x{2029}\x{202F}\x{205F}\x{3000})";
-  const std::string rewritten = with_unicode_whitespace(R"(\s+(?!\S)|[^\s\p{L}]|\\s|[\]\s])");
+  const std::string l = R"(\p{L})" + std::string(kExtraLetters);
+  const std::string rewritten = with_current_unicode(R"(\s+(?!\S)|[^\s\p{L}]|\\s|[\]\s]|\p{L}+)");
   // Outside a class \s becomes a class, inside it joins the class; an escaped backslash and \] stay.
-  EXPECT_EQ(rewritten, "[" + w + "]+(?![^" + w + "])|[^" + w + R"(\p{L}]|\\s|[\])" + w + "]");
+  EXPECT_EQ(rewritten, "[" + w + "]+(?![^" + w + "])|[^" + w + l + R"(]|\\s|[\])" + w + "]|[" + l + "]+");
   EXPECT_NO_THROW(RegexSplitter{rewritten});
   EXPECT_THROW(RegexSplitter("(unclosed"), Error);
 }

@@ -5,6 +5,7 @@
 #include <pcre2.h>
 
 #include "rxlm/core/error.h"
+#include "rxlm/tokenizer/unicode_additions.h"
 
 namespace rxlm {
 namespace {
@@ -39,13 +40,20 @@ constexpr std::string_view kWhiteSpace = R"(\t\n\x{0B}\f\r\x{20}\x{85}\x{A0}\x{1
 
 }  // namespace
 
-std::string with_unicode_whitespace(std::string_view pattern) {
+std::string with_current_unicode(std::string_view pattern) {
   std::string out;
   bool in_class = false;
   for (size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
       const char next = pattern[i + 1];
+      const std::string_view property = pattern.substr(i + 1, 4);
+      if (property == "p{L}" || property == "p{N}") {
+        const std::string members = "\\" + std::string(property) + std::string(property[2] == 'L' ? kExtraLetters : kExtraNumbers);
+        out += in_class ? members : "[" + members + "]";
+        i += 4;
+        continue;
+      }
       if (next == 's') {
         out += in_class ? std::string(kWhiteSpace) : "[" + std::string(kWhiteSpace) + "]";
       } else if (next == 'S' && !in_class) {
@@ -74,7 +82,7 @@ std::string with_unicode_whitespace(std::string_view pattern) {
 RegexSplitter::RegexSplitter(std::string_view pattern) : pattern_(pattern) {
   int error = 0;
   PCRE2_SIZE offset = 0;
-  const std::string rewritten = with_unicode_whitespace(pattern);
+  const std::string rewritten = with_current_unicode(pattern);
   pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(rewritten.data()), rewritten.size(),
                                    PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &error, &offset, nullptr);
   if (!code) {

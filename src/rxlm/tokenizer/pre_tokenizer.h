@@ -41,8 +41,9 @@ class PreTokenizer {
   std::vector<RegexSplitter> steps_;
 };
 
-// Rewrites \s and \S to Unicode White_Space (what Rust's regex crate, and so tiktoken, means by them;
-// PCRE2's UCP \s also takes U+180E MONGOLIAN VOWEL SEPARATOR).
-std::string with_unicode_whitespace(std::string_view pattern);
+// Rewrites a pattern so PCRE2 means what Rust's regex crate (tiktoken) and llama.cpp mean: \s and \S
+// become Unicode White_Space (PCRE2's UCP \s also takes U+180E MONGOLIAN VOWEL SEPARATOR), and \p{L},
+// \p{N} gain the letters/numbers Unicode 15-16 added (PCRE2 10.42 has Unicode 14 tables).
+std::string with_current_unicode(std::string_view pattern);
 
 }  // namespace rxlm
