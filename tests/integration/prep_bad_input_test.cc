@@ -97,7 +97,10 @@ TEST_F(PrepBadInput, WrongTypes) {
   expect_error("diagnoses_icd.csv:2: column 'seq_num' ('first'): not a whole number");
   SetUp();
   write("admissions", "subject_id,hadm_id,admittime,dischtime,admission_type\n1,100,03/01/2101,,URGENT\n");
-  expect_error("admissions.csv:2: column 'admittime' ('03/01/2101'): is not a date");
+  expect_error("admissions.csv:2: column 'admittime' ('03/01/2101'): is not a valid date");
+  SetUp();
+  write("omr", "subject_id,chartdate,seq_num,result_name,result_value\n1,2101-02-29,1,Weight (Lbs),150\n");
+  expect_error("omr.csv:2: column 'chartdate' ('2101-02-29'): is not a valid date");
 }
 
 TEST_F(PrepBadInput, TruncatedGzip) {

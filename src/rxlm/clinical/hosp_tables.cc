@@ -33,7 +33,7 @@ std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
 
 int required_day(const CsvReader& reader, std::size_t column, int* year = nullptr) {
   auto date = parse_date(reader.field(column));
-  if (!date) reader.fail_field(column, "is not a date of the form YYYY-MM-DD[ HH:MM:SS]");
+  if (!date) reader.fail_field(column, "is not a valid date (YYYY-MM-DD[ HH:MM:SS])");
   if (year) *year = date->first;
   return date->second;
 }
@@ -84,7 +84,9 @@ std::optional<std::pair<int, int>> parse_date(std::string_view text) {
   if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
   if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
   if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
-  if (m < 1 || m > 12 || d < 1 || d > 31) return std::nullopt;
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap)) return std::nullopt;
   if (text.size() > 10 && text[10] != ' ' && text[10] != 'T') return std::nullopt;
   return std::make_pair(y, days_from_civil(y, m, d));
 }

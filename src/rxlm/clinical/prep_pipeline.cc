@@ -38,10 +38,19 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   std::filesystem::create_directories(out_dir, ec);
   if (ec) fail("{}: cannot create the output folder ({})", out_dir.string(), ec.message());
 
+  nlohmann::ordered_json timings;
+  auto lap = [&, last = started](const char* stage) mutable {
+    auto now = std::chrono::steady_clock::now();
+    timings[stage] = std::chrono::duration<double>(now - last).count();
+    last = now;
+  };
   HospTables tables = read_hosp_tables(source, config.skip_malformed);
+  lap("read_tables");
   DrugNormaliser normaliser(config.drug_rules);
   AtcMap atc(config.drug_maps, normaliser);
+  lap("load_drug_maps");
   Cohort cohort = build_cohort(tables, config, normaliser, atc);
+  lap("build_cohort");
 
   // Split by patient over the admissions that made it this far.
   std::vector<std::int64_t> subjects;
@@ -107,6 +116,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     for (const auto& drug : s.drugs) ++drug_admissions[drug];
   }
 
+  lap("write_samples");
   std::string vocabulary = "drug\tadmissions\tprescription_rows\tatc\tatc_name\n";
   for (const auto& [drug, info] : cohort.drugs) {
     auto admissions = drug_admissions.count(drug) ? drug_admissions.at(drug) : 0;
@@ -150,6 +160,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
                       {"omr_days_before", config.omr_days_before},
                       {"max_tokens", config.max_tokens}};
   report["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  report["stage_seconds"] = timings;
   if (dropped + samples_out != static_cast<std::int64_t>(tables.admissions.size()))
     fail("internal: {} admissions in but {} out + {} dropped", tables.admissions.size(), samples_out, dropped);
 

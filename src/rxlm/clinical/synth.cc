@@ -84,7 +84,11 @@ class GzipWriter {
 // Shifts the year of a "YYYY-…" timestamp; empty stays empty.
 std::string shift_year(const std::string& value, int years) {
   if (value.size() < 4) return value;
-  return fmt::format("{:04d}", std::stoi(value.substr(0, 4)) + years) + value.substr(4);
+  const int year = std::stoi(value.substr(0, 4)) + years;
+  std::string rest = value.substr(4);
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (!leap && rest.rfind("-02-29", 0) == 0) rest.replace(0, 6, "-02-28");  // keep every date valid
+  return fmt::format("{:04d}", year) + rest;
 }
 
 struct Rng {

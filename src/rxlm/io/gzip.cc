@@ -1,4 +1,4 @@
-// GzipFile: zlib's gz* API with every error turned into an rxlm::Error that names the file.
+// GzipFile: zlib's gz* API on a read-ahead thread; every error becomes an rxlm::Error naming the file.
 #include "rxlm/io/gzip.h"
 
 #include <zlib.h>
@@ -10,6 +10,10 @@
 #include "rxlm/core/error.h"
 
 namespace rxlm {
+namespace {
+constexpr std::size_t kChunk = 4 << 20;
+constexpr std::size_t kChunksAhead = 3;
+}  // namespace
 
 GzipFile::GzipFile(const std::filesystem::path& path) : name_(path.string()) {
   std::error_code ec;
@@ -18,24 +22,64 @@ GzipFile::GzipFile(const std::filesystem::path& path) : name_(path.string()) {
   if (!file) fail("{}: cannot open ({})", name_, std::strerror(errno));
   gzbuffer(file, 1 << 18);
   handle_ = file;
+  worker_ = std::thread([this] { inflate_ahead(); });
 }
 
 GzipFile::~GzipFile() {
-  if (handle_) gzclose_r(static_cast<gzFile>(handle_));
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  changed_.notify_all();
+  worker_.join();
+  gzclose_r(static_cast<gzFile>(handle_));
+}
+
+void GzipFile::inflate_ahead() {
+  auto file = static_cast<gzFile>(handle_);
+  for (;;) {
+    std::vector<char> chunk(kChunk);
+    int got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
+    int code = Z_OK;
+    const char* message = gzerror(file, &code);
+    std::unique_lock lock(mutex_);
+    // zlib reports a stream cut short as Z_BUF_ERROR once the last whole block has been returned.
+    if (got < 0 || (code != Z_OK && code != Z_STREAM_END)) {
+      error_ = fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name_,
+                           message ? message : "unknown zlib error");
+      finished_ = true;
+    } else if (got == 0) {
+      finished_ = true;
+    } else {
+      chunk.resize(static_cast<std::size_t>(got));
+      changed_.wait(lock, [this] { return ready_.size() < kChunksAhead || stopping_; });
+      ready_.push_back(std::move(chunk));
+    }
+    bool done = finished_ || stopping_;
+    lock.unlock();
+    changed_.notify_all();
+    if (done) return;
+  }
 }
 
 std::size_t GzipFile::read(char* buffer, std::size_t capacity) {
-  auto file = static_cast<gzFile>(handle_);
-  unsigned want = capacity > static_cast<std::size_t>(INT_MAX) ? INT_MAX : static_cast<unsigned>(capacity);
-  int got = gzread(file, buffer, want);
-  int code = Z_OK;
-  const char* message = gzerror(file, &code);
-  // zlib reports a stream cut short as Z_BUF_ERROR once the last whole block has been returned.
-  if (got < 0 || (code != Z_OK && code != Z_STREAM_END)) {
-    fail("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name_,
-         message ? message : "unknown zlib error");
+  if (current_pos_ == current_.size()) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
+    if (ready_.empty()) {
+      if (!error_.empty()) throw Error(error_);
+      return 0;
+    }
+    current_ = std::move(ready_.front());
+    ready_.pop_front();
+    current_pos_ = 0;
+    lock.unlock();
+    changed_.notify_all();
   }
-  return static_cast<std::size_t>(got);
+  std::size_t take = std::min(capacity, current_.size() - current_pos_);
+  std::memcpy(buffer, current_.data() + current_pos_, take);
+  current_pos_ += take;
+  return take;
 }
 
 }  // namespace rxlm

@@ -1,8 +1,15 @@
 // Streaming reader for .gz files (and plain files, read through the same zlib calls) with clear errors.
+// Decompression runs on a background thread one chunk ahead of the reader, so inflating and parsing
+// overlap on two cores.
 #pragma once
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
 #include <filesystem>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace rxlm {
 
@@ -20,8 +27,18 @@ class GzipFile {
   const std::string& name() const { return name_; }
 
  private:
+  void inflate_ahead();  // the background thread
+
   std::string name_;
   void* handle_ = nullptr;  // gzFile, kept opaque so zlib.h stays out of this header
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::vector<char>> ready_;  // inflated chunks not yet handed out (bounded)
+  std::vector<char> current_;
+  std::size_t current_pos_ = 0;
+  bool finished_ = false, stopping_ = false;
+  std::string error_;  // set by the thread; thrown by read() once the chunks before it are consumed
+  std::thread worker_;
 };
 
 }  // namespace rxlm
