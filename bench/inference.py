@@ -26,6 +26,12 @@ TEXT = ("Patient: 71-year-old woman, weight 64 kg, height 158 cm. Admission: eme
         "IV BID, metoprolol tartrate 25 mg PO BID, insulin glargine 10 units SC qHS, apixaban 2.5 mg PO BID. ")
 
 
+def last_logits(llm):
+    """Logits of the last evaluated token, read from llama.cpp's context (Llama.scores stays empty
+    unless logits_all, which would also make llama.cpp compute every prompt position's logits)."""
+    return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+
+
 def lscpu_model():
     try:
         out = subprocess.check_output(["lscpu"], text=True)
@@ -48,7 +54,7 @@ def run_llamacpp(llm, ids, decode):
     prefill = time.perf_counter() - t0
     t0 = time.perf_counter()
     for _ in range(decode):
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = int(np.argmax(last_logits(llm)))
         llm.eval([token])
     return len(ids) / prefill, decode / (time.perf_counter() - t0)
 
