@@ -10,13 +10,14 @@
 #include "rxlm/generate/generator.h"
 #include "rxlm/io/checkpoint.h"
 #include "rxlm/model/llama.h"
+#include "rxlm/tokenizer/chat_template.h"
 #include "rxlm/tokenizer/tokenizer.h"
 
 namespace rxlm::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, tokenizer, prompt;
+  std::string model, tokenizer, prompt, system, chat_format;
   bool chat = false;
   int64_t max_tokens = 256;
   SamplerConfig sampler;
@@ -35,8 +36,16 @@ void run_generate(const GenerateArgs& args) {
          checkpoint.config.vocab_size);
   std::vector<int32_t> prompt;
   if (args.chat) {
-    fail("--chat is not available yet");
+    std::vector<ChatMessage> messages;
+    if (!args.system.empty()) messages.push_back({"system", args.system});
+    messages.push_back({"user", args.prompt});
+    // The rendered text carries its own BOS/turn tokens: encode specials, add no BOS.
+    const std::string text = args.chat_format.empty()
+                                 ? render_chat(*tokenizer, messages, true)
+                                 : render_chat(parse_chat_format(args.chat_format), messages, true);
+    prompt = tokenizer->encode(text, /*parse_special=*/true);
   } else {
+    if (!args.system.empty() || !args.chat_format.empty()) fail("--system and --chat-format need --chat");
     if (tokenizer->add_bos() && tokenizer->bos_id()) prompt.push_back(*tokenizer->bos_id());
     auto ids = tokenizer->encode(args.prompt);
     prompt.insert(prompt.end(), ids.begin(), ids.end());
@@ -65,6 +74,8 @@ const bool registered = register_command("generate", "Generate text from a model
   app.add_option("--tokenizer", args->tokenizer, "Tokenizer file (default: the one the checkpoint carries)");
   app.add_option("--prompt", args->prompt, "Prompt text (default: empty, start from BOS)");
   app.add_flag("--chat", args->chat, "Wrap the prompt as a user turn in the model's chat template");
+  app.add_option("--system", args->system, "System message for --chat");
+  app.add_option("--chat-format", args->chat_format, "Override the chat template: llama3 | chatml");
   app.add_option("--max-tokens", args->max_tokens, "Most tokens to generate")->capture_default_str();
   app.add_option("--temperature", args->sampler.temperature, "0 = greedy")->capture_default_str();
   app.add_option("--top-p", args->sampler.top_p, "Nucleus sampling mass (1 = off)")->capture_default_str();
