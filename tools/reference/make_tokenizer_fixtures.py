@@ -301,18 +301,24 @@ def make_smollm_style(strings):
     valid = [s.decode() for s in strings if is_utf8(s)]
     tok.train_from_iterator(valid, trainer)
     tok.add_tokens([AddedToken("<note>", special=False)])  # a non-special added token: split out of any text
+    # lstrip/rstrip: the token swallows the whitespace before/after it.
+    tok.add_tokens([AddedToken("<sep>", special=False, lstrip=True, rstrip=True)])
     (OUT / "smollm_style.tokenizer.json").write_text(tok.to_str(pretty=False), encoding="utf-8")
     print(f"wrote tests/fixtures/tokenizer/smollm_style.tokenizer.json ({(OUT / 'smollm_style.tokenizer.json').stat().st_size} bytes)")
-    picked = valid[::2] + ["see <note> here", "<|im_start|>user not special here", "2024-07-26 12345"]
+    picked = valid[::2] + ["see <note> here", "<|im_start|>user not special here", "2024-07-26 12345",
+                           "a <sep> b", "a\t\n <sep>\n\n  b", "<sep>x", "x<sep>", "  <sep>  ", "a\u3000<sep>\u00a0b"]
     cases = [{"hex": t.encode().hex(), "ids": tok.encode(t, add_special_tokens=False).ids} for t in picked]
     # Hugging Face recognises special added tokens in text by default; rxlm only with parse_special, so
     # those cases are listed apart with the ids HF gives.
     special_cases = [{"hex": t.encode().hex(), "ids": tok.encode(t, add_special_tokens=False).ids}
                      for t in ["<|im_start|>user\nhi<|im_end|>\n", "x<|endoftext|>y"]]
     import tokenizers
+    plain = lambda c: "<|" not in bytes.fromhex(c["hex"]).decode() and "<sep>" not in bytes.fromhex(c["hex"]).decode()
     write_json("smollm_style_cases.json", {"source": f"tokenizers {tokenizers.__version__} encode(add_special_tokens=False)",
-                                           "cases": [c for c in cases if "<|" not in bytes.fromhex(c["hex"]).decode()],
-                                           "special_cases": special_cases})
+                                           "cases": [c for c in cases if plain(c)],
+                                           "special_cases": special_cases,
+                                           # <sep> swallows whitespace, so these do not decode back to their bytes
+                                           "strip_cases": [c for c in cases if "<sep>" in bytes.fromhex(c["hex"]).decode()]})
 
 
 def is_utf8(data):

@@ -28,7 +28,7 @@ BpeTokenizer::BpeTokenizer(BpeTokenizerParts parts, const std::string& origin)
       fail("{}: id {} is both {} and {}", origin, special.id, special_text_[special.id], special.text);
     special_text_[special.id] = special.text;
     is_special_[special.id] = true;
-    matcher_.add(special.text, special.id, special.always);
+    matcher_.add(special.text, special.id, special.always, special.lstrip, special.rstrip);
   }
   for (size_t id = 0; id < size; ++id)
     if (!is_special_[id] && (id >= model_.size() || model_.bytes(static_cast<int32_t>(id)).empty()))

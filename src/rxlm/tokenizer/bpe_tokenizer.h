@@ -16,6 +16,7 @@ struct SpecialToken {
   int32_t id;
   std::string text;
   bool always = false;  // matched in text even without parse_special (non-special added tokens)
+  bool lstrip = false, rstrip = false;  // the match takes the whitespace before/after it (HF added tokens)
 };
 
 struct BpeTokenizerParts {

@@ -3,45 +3,10 @@
 #include "rxlm/tokenizer/chat_template.h"
 
 #include "rxlm/core/error.h"
+#include "rxlm/tokenizer/utf8.h"
 
 namespace rxlm {
 namespace {
-
-// Decodes the code point that starts at `i` (or ends at `end`, going backwards); invalid bytes count
-// as non-whitespace so they are never trimmed.
-bool python_whitespace(uint32_t cp) {
-  return (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-         (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
-}
-
-// Length of a whitespace character at the start of `text`, 0 if none.
-size_t leading_space(std::string_view text) {
-  if (text.empty()) return 0;
-  const auto b0 = static_cast<unsigned char>(text[0]);
-  if (b0 < 0x80) return python_whitespace(b0) ? 1 : 0;
-  if ((b0 & 0xE0) == 0xC0 && text.size() >= 2) {
-    const uint32_t cp = ((b0 & 0x1F) << 6) | (static_cast<unsigned char>(text[1]) & 0x3F);
-    return python_whitespace(cp) && (static_cast<unsigned char>(text[1]) & 0xC0) == 0x80 ? 2 : 0;
-  }
-  if ((b0 & 0xF0) == 0xE0 && text.size() >= 3) {
-    const auto b1 = static_cast<unsigned char>(text[1]), b2 = static_cast<unsigned char>(text[2]);
-    if ((b1 & 0xC0) != 0x80 || (b2 & 0xC0) != 0x80) return 0;
-    const uint32_t cp = ((b0 & 0x0F) << 12) | ((b1 & 0x3F) << 6) | (b2 & 0x3F);
-    return python_whitespace(cp) ? 3 : 0;
-  }
-  return 0;
-}
-
-// Length of a whitespace character ending `text`, 0 if none (whitespace is 1–3 bytes).
-size_t trailing_space(std::string_view text) {
-  for (size_t length = 1; length <= 3 && length <= text.size(); ++length) {
-    if (length > 1 && (static_cast<unsigned char>(text[text.size() - length + 1]) & 0xC0) != 0x80) return 0;
-    const std::string_view tail = text.substr(text.size() - length);
-    if ((static_cast<unsigned char>(tail[0]) & 0xC0) == 0x80) continue;
-    return leading_space(tail) == length ? length : 0;
-  }
-  return 0;
-}
 
 std::string render_llama3(std::span<const ChatMessage> messages, bool add_generation_prompt, const ChatOptions& options) {
   std::string out = "<|begin_of_text|>";
@@ -82,8 +47,8 @@ std::string render_chatml(std::span<const ChatMessage> messages, bool add_genera
 }  // namespace
 
 std::string trim_unicode_whitespace(std::string_view text) {
-  while (size_t n = leading_space(text)) text.remove_prefix(n);
-  while (size_t n = trailing_space(text)) text.remove_suffix(n);
+  while (size_t n = leading_space(text, SpaceSet::Python)) text.remove_prefix(n);
+  while (size_t n = trailing_space(text, SpaceSet::Python)) text.remove_suffix(n);
   return std::string(text);
 }
 

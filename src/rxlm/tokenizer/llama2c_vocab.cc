@@ -35,7 +35,9 @@ std::unique_ptr<Tokenizer> load_llama2c_vocab(const std::filesystem::path& path)
     const float score = read_le<float>(file->data() + offset);
     const int32_t length = read_le<int32_t>(file->data() + offset + 4);
     offset += 8;
-    if (length < 0 || length > max_length) fail("{}: token {} has length {} (max_token_length is {})", name, id, length, max_length);
+    if (length < 0 || length > max_length)
+      fail("{}: token {} has length {} (max_token_length is {}); is this a llama2.c tokenizer (tok*.bin) and not a checkpoint?",
+           name, id, length, max_length);
     if (file->size() - offset < static_cast<size_t>(length)) fail("{}: truncated inside token {} (offset {}): {} bytes announced, {} left", name, id, offset, length, file->size() - offset);
     vocab.pieces.emplace_back(reinterpret_cast<const char*>(file->data() + offset), length);
     vocab.scores.push_back(score);

@@ -3,12 +3,14 @@
 
 #include <algorithm>
 
+#include "rxlm/tokenizer/utf8.h"
+
 namespace rxlm {
 
-void SpecialTokenMatcher::add(std::string text, int32_t id, bool always) {
+void SpecialTokenMatcher::add(std::string text, int32_t id, bool always, bool lstrip, bool rstrip) {
   if (text.empty()) return;  // an empty token would match everywhere
   auto& bucket = by_first_byte_[static_cast<unsigned char>(text[0])];
-  tokens_.push_back({std::move(text), id, always});
+  tokens_.push_back({std::move(text), id, always, lstrip, rstrip});
   bucket.push_back(static_cast<uint32_t>(tokens_.size() - 1));
   std::stable_sort(bucket.begin(), bucket.end(),
                    [&](uint32_t a, uint32_t b) { return tokens_[a].text.size() > tokens_[b].text.size(); });
@@ -31,9 +33,17 @@ void SpecialTokenMatcher::split(std::string_view text, bool parse_special, std::
       ++pos;
       continue;
     }
-    if (pos > plain_start) out.push_back({text.substr(plain_start, pos - plain_start), -1});
-    out.push_back({text.substr(pos, match->text.size()), match->id});
-    pos += match->text.size();
+    size_t start = pos;
+    size_t end = pos + match->text.size();
+    if (match->lstrip)
+      while (start > plain_start)
+        if (size_t n = trailing_space(text.substr(plain_start, start - plain_start), SpaceSet::Unicode)) start -= n;
+        else break;
+    if (match->rstrip)
+      while (size_t n = leading_space(text.substr(end), SpaceSet::Unicode)) end += n;
+    if (start > plain_start) out.push_back({text.substr(plain_start, start - plain_start), -1});
+    out.push_back({text.substr(start, end - start), match->id});
+    pos = end;
     plain_start = pos;
   }
   if (plain_start < text.size()) out.push_back({text.substr(plain_start), -1});

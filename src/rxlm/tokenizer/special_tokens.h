@@ -18,7 +18,8 @@ class SpecialTokenMatcher {
  public:
   // `always`: matched even when the caller did not ask for special tokens (Hugging Face non-special
   // added tokens and llama.cpp user-defined tokens behave so); otherwise only with parse_special.
-  void add(std::string text, int32_t id, bool always);
+  // lstrip/rstrip (Hugging Face added-token flags): the match also takes the whitespace before/after it.
+  void add(std::string text, int32_t id, bool always, bool lstrip = false, bool rstrip = false);
   bool empty() const { return tokens_.empty(); }
   // Leftmost-longest matching; ordinary text between matches is kept in order. Empty runs are dropped.
   void split(std::string_view text, bool parse_special, std::vector<TextSegment>& out) const;
@@ -28,6 +29,7 @@ class SpecialTokenMatcher {
     std::string text;
     int32_t id;
     bool always;
+    bool lstrip, rstrip;
   };
   std::vector<Entry> tokens_;
   // Indices into tokens_ by first byte, longest first, so a scan checks only plausible tokens.

@@ -140,7 +140,8 @@ std::unique_ptr<Tokenizer> load_tokenizer_json(const std::filesystem::path& path
       if (added.size() < spelling.size()) added.resize(spelling.size(), false);
       added[id] = true;
       // Hugging Face splits non-special added tokens out of any text; special ones only when asked.
-      specials.push_back({static_cast<int32_t>(id), content, !token.value("special", false)});
+      specials.push_back({static_cast<int32_t>(id), content, !token.value("special", false), token.value("lstrip", false),
+                          token.value("rstrip", false)});
     }
   }
   added.resize(spelling.size(), false);
