@@ -29,6 +29,7 @@ BpeTokenizer::BpeTokenizer(BpeTokenizerParts parts, const std::string& origin)
     special_text_[special.id] = special.text;
     is_special_[special.id] = true;
     matcher_.add(special.text, special.id, special.always, special.lstrip, special.rstrip);
+    special_ids_.emplace(special.text, special.id);
   }
   for (size_t id = 0; id < size; ++id)
     if (!is_special_[id] && (id >= model_.size() || model_.bytes(static_cast<int32_t>(id)).empty()))
@@ -77,8 +78,7 @@ bool BpeTokenizer::is_control(int32_t id) const {
 }
 
 std::optional<int32_t> BpeTokenizer::find_token(std::string_view piece) const {
-  for (size_t id = 0; id < special_text_.size(); ++id)
-    if (is_special_[id] && special_text_[id] == piece) return static_cast<int32_t>(id);
+  if (auto hit = special_ids_.find(std::string(piece)); hit != special_ids_.end()) return hit->second;
   return model_.find(piece);
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "rxlm/tokenizer/bpe.h"
@@ -48,6 +49,7 @@ class BpeTokenizer : public Tokenizer {
   SpecialTokenMatcher matcher_;
   std::vector<std::string> special_text_;  // by id; empty for ordinary ids
   std::vector<bool> is_special_;
+  std::unordered_map<std::string, int32_t> special_ids_;  // text → id, for find_token
 };
 
 }  // namespace rxlm
