@@ -37,6 +37,22 @@ TEST(Prompt, AnswerRoundTripsThroughTheParser) {
   EXPECT_EQ(sample["meta"]["sample_id"], "s000001");
 }
 
+TEST(Prompt, FastJsonLineEqualsTheJsonLibrary) {
+  AdmissionPrompt admission;
+  admission.patient = {40, "male", 180.0, 80.0, 24.7, "emergency"};
+  // Quotes, backslashes, control characters and UTF-8 must be escaped exactly as nlohmann does.
+  admission.diagnoses = {{10, "T7840XA", "Allergy, \"unspecified\" \\ tab\there\x01 caf\xC3\xA9"}};
+  std::vector<std::string> drugs = {"epinephrine", "diphenhydramine"};
+  nlohmann::ordered_json meta = {{"sample_id", "s000007"}, {"split", "test"}, {"atc", {"C01CA24", ""}}};
+  std::string line;
+  append_chat_line(line, render_user(admission), render_answer(drugs), meta.dump());
+  EXPECT_EQ(line, chat_sample(admission, drugs, meta).dump() + "\n");
+  line.clear();
+  append_chat_line(line, "u", "a", "");
+  EXPECT_EQ(line, R"({"messages":[{"role":"system","content":)" + nlohmann::json(system_prompt()).dump() +
+                      R"(},{"role":"user","content":"u"},{"role":"assistant","content":"a"}]})" + "\n");
+}
+
 TEST(Prompt, ParserRejectsAnythingElse) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"", "does not start"},

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <exception>
+#include <thread>
 #include <tuple>
 
 #include "rxlm/core/error.h"
@@ -45,7 +47,7 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
   CsvReader reader = source.open(table, columns, CsvOptions{.skip_malformed = skip_malformed});
   std::vector<std::size_t> index;
   for (const auto& column : columns) index.push_back(reader.column(column));
-  TableCount& count = tables.counts[table];
+  TableCount& count = tables.counts.at(table);
   while (reader.next()) {
     ++count.rows;
     if (!skip_malformed) {
@@ -73,93 +75,8 @@ std::uint64_t sort_unique(std::vector<T>& items, Key key, Less less) {
   return removed;
 }
 
-}  // namespace
-
-std::string icd_key(int version, std::string_view code) { return std::to_string(version) + "|" + std::string(code); }
-
-std::optional<std::pair<int, int>> parse_date(std::string_view text) {
-  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  int y = 0;
-  unsigned m = 0, d = 0;
-  if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
-  if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
-  if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
-  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap)) return std::nullopt;
-  if (text.size() > 10 && text[10] != ' ' && text[10] != 'T') return std::nullopt;
-  return std::make_pair(y, days_from_civil(y, m, d));
-}
-
-HospTables read_hosp_tables(HospSource& source, bool skip) {
-  HospTables t;
-
-  for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 Patient p;
-                 p.subject_id = required_integer(r, c[0]);
-                 p.gender = std::string(trim(r.field(c[1])));
-                 if (auto age = r.integer(c[2])) p.anchor_age = static_cast<int>(*age);
-                 p.anchor_year = static_cast<int>(required_integer(r, c[3]));
-                 t.patients.push_back(std::move(p));
-               });
-  t.counts["patients"].duplicates = sort_unique(
-      t.patients, [](const Patient& p) { return p.subject_id; },
-      [](const Patient& a, const Patient& b) {
-        return std::tie(a.subject_id, a.anchor_year, a.gender, a.anchor_age) <
-               std::tie(b.subject_id, b.anchor_year, b.gender, b.anchor_age);
-      });
-
-  for_each_row(source, "admissions", {"subject_id", "hadm_id", "admittime", "dischtime", "admission_type"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 Admission a;
-                 a.subject_id = required_integer(r, c[0]);
-                 a.hadm_id = required_integer(r, c[1]);
-                 a.admit_day = required_day(r, c[2], &a.admit_year);
-                 a.discharge_day = r.field(c[3]).empty() ? a.admit_day : required_day(r, c[3]);
-                 a.admission_type = std::string(trim(r.field(c[4])));
-                 t.admissions.push_back(std::move(a));
-               });
-  t.counts["admissions"].duplicates = sort_unique(
-      t.admissions, [](const Admission& a) { return a.hadm_id; },
-      [](const Admission& a, const Admission& b) {
-        return std::tie(a.hadm_id, a.admit_day, a.subject_id, a.admission_type) <
-               std::tie(b.hadm_id, b.admit_day, b.subject_id, b.admission_type);
-      });
-
-  for_each_row(source, "d_icd_diagnoses", {"icd_code", "icd_version", "long_title"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 int version = static_cast<int>(required_integer(r, c[1]));
-                 auto [it, fresh] = t.icd_titles.emplace(icd_key(version, trim(r.field(c[0]))), trim(r.field(c[2])));
-                 // Keep the smaller title on a clash so the result does not depend on row order.
-                 if (!fresh) {
-                   ++t.counts["d_icd_diagnoses"].duplicates;
-                   std::string title(trim(r.field(c[2])));
-                   if (title < it->second) it->second = title;
-                 }
-               });
-
-  std::unordered_map<std::string, std::int32_t> code_ids;
-  for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 DiagnosisRow d;
-                 d.hadm_id = required_integer(r, c[0]);
-                 d.seq_num = static_cast<int>(required_integer(r, c[1]));
-                 std::string_view code = trim(r.field(c[2]));
-                 if (code.empty()) r.fail_field(c[2], "is empty but required");
-                 int version = static_cast<int>(required_integer(r, c[3]));
-                 auto [it, fresh] = code_ids.emplace(icd_key(version, code), static_cast<std::int32_t>(t.codes.size()));
-                 if (fresh) t.codes.push_back({version, std::string(code)});
-                 d.code = it->second;
-                 t.diagnoses.push_back(d);
-               });
-  std::sort(t.diagnoses.begin(), t.diagnoses.end(), [&](const DiagnosisRow& a, const DiagnosisRow& b) {
-    if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
-    if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
-    const auto &x = t.codes[a.code], &y = t.codes[b.code];
-    return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
-  });
-
+// prescriptions is by far the largest table: read on its own thread while the others are read.
+void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   std::unordered_map<std::string, std::int32_t> product_ids;
   std::string key;
   for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
@@ -194,6 +111,112 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
     return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
   });
 
+}
+
+}  // namespace
+
+std::string icd_key(int version, std::string_view code) { return std::to_string(version) + "|" + std::string(code); }
+
+std::optional<std::pair<int, int>> parse_date(std::string_view text) {
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  int y = 0;
+  unsigned m = 0, d = 0;
+  if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
+  if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
+  if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
+  static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap)) return std::nullopt;
+  if (text.size() > 10 && text[10] != ' ' && text[10] != 'T') return std::nullopt;
+  return std::make_pair(y, days_from_civil(y, m, d));
+}
+
+HospTables read_hosp_tables(HospSource& source, bool skip) {
+  HospTables t;
+  // Every count entry exists before the second thread starts, so neither thread inserts into the map.
+  for (const char* table : {"patients", "admissions", "d_icd_diagnoses", "diagnoses_icd", "prescriptions", "omr"})
+    t.counts[table];
+  std::exception_ptr prescriptions_error;
+  std::thread prescriptions([&] {
+    try {
+      read_prescriptions(source, skip, t);
+    } catch (...) {
+      prescriptions_error = std::current_exception();
+    }
+  });
+  struct JoinOnExit {  // an error in the other tables must not leave the thread running
+    std::thread& thread;
+    ~JoinOnExit() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_on_exit{prescriptions};
+
+  for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 Patient p;
+                 p.subject_id = required_integer(r, c[0]);
+                 p.gender = std::string(trim(r.field(c[1])));
+                 if (auto age = r.integer(c[2])) p.anchor_age = static_cast<int>(*age);
+                 p.anchor_year = static_cast<int>(required_integer(r, c[3]));
+                 t.patients.push_back(std::move(p));
+               });
+  t.counts.at("patients").duplicates = sort_unique(
+      t.patients, [](const Patient& p) { return p.subject_id; },
+      [](const Patient& a, const Patient& b) {
+        return std::tie(a.subject_id, a.anchor_year, a.gender, a.anchor_age) <
+               std::tie(b.subject_id, b.anchor_year, b.gender, b.anchor_age);
+      });
+
+  for_each_row(source, "admissions", {"subject_id", "hadm_id", "admittime", "dischtime", "admission_type"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 Admission a;
+                 a.subject_id = required_integer(r, c[0]);
+                 a.hadm_id = required_integer(r, c[1]);
+                 a.admit_day = required_day(r, c[2], &a.admit_year);
+                 a.discharge_day = r.field(c[3]).empty() ? a.admit_day : required_day(r, c[3]);
+                 a.admission_type = std::string(trim(r.field(c[4])));
+                 t.admissions.push_back(std::move(a));
+               });
+  t.counts.at("admissions").duplicates = sort_unique(
+      t.admissions, [](const Admission& a) { return a.hadm_id; },
+      [](const Admission& a, const Admission& b) {
+        return std::tie(a.hadm_id, a.admit_day, a.subject_id, a.admission_type) <
+               std::tie(b.hadm_id, b.admit_day, b.subject_id, b.admission_type);
+      });
+
+  for_each_row(source, "d_icd_diagnoses", {"icd_code", "icd_version", "long_title"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 int version = static_cast<int>(required_integer(r, c[1]));
+                 auto [it, fresh] = t.icd_titles.emplace(icd_key(version, trim(r.field(c[0]))), trim(r.field(c[2])));
+                 // Keep the smaller title on a clash so the result does not depend on row order.
+                 if (!fresh) {
+                   ++t.counts.at("d_icd_diagnoses").duplicates;
+                   std::string title(trim(r.field(c[2])));
+                   if (title < it->second) it->second = title;
+                 }
+               });
+
+  std::unordered_map<std::string, std::int32_t> code_ids;
+  for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 DiagnosisRow d;
+                 d.hadm_id = required_integer(r, c[0]);
+                 d.seq_num = static_cast<int>(required_integer(r, c[1]));
+                 std::string_view code = trim(r.field(c[2]));
+                 if (code.empty()) r.fail_field(c[2], "is empty but required");
+                 int version = static_cast<int>(required_integer(r, c[3]));
+                 auto [it, fresh] = code_ids.emplace(icd_key(version, code), static_cast<std::int32_t>(t.codes.size()));
+                 if (fresh) t.codes.push_back({version, std::string(code)});
+                 d.code = it->second;
+                 t.diagnoses.push_back(d);
+               });
+  std::sort(t.diagnoses.begin(), t.diagnoses.end(), [&](const DiagnosisRow& a, const DiagnosisRow& b) {
+    if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
+    if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
+    const auto &x = t.codes[a.code], &y = t.codes[b.code];
+    return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
+  });
+
   for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  std::string_view name = trim(r.field(c[3]));
@@ -208,17 +231,19 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  std::string_view text = trim(r.field(c[4]));
                  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m.value);
                  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-                   ++t.counts["omr"].unusable;  // a free-text value is not a measurement; counted, not fatal
+                   ++t.counts.at("omr").unusable;  // a free-text value is not a measurement; counted, not fatal
                    return;
                  }
                  t.omr.push_back(m);
                });
-  t.counts["omr"].duplicates = sort_unique(
+  t.counts.at("omr").duplicates = sort_unique(
       t.omr, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
       [](const OmrMeasurement& a, const OmrMeasurement& b) {
         return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
                std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
       });
+  prescriptions.join();
+  if (prescriptions_error) std::rethrow_exception(prescriptions_error);
   return t;
 }
 

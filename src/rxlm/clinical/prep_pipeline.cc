@@ -22,11 +22,9 @@ namespace {
 // the role header and end-of-turn tokens (5 covers Llama-3's), plus BOS.
 constexpr int kTokensPerMessage = 5;
 
-std::size_t sample_tokens(const Tokenizer& tokenizer, const nlohmann::ordered_json& sample) {
-  std::size_t tokens = 1;
-  for (const auto& message : sample["messages"])
-    tokens += tokenizer.encode(message["content"].get<std::string>()).size() + kTokensPerMessage;
-  return tokens;
+std::size_t sample_tokens(const Tokenizer& tokenizer, std::string_view user, std::string_view answer) {
+  return 1 + 3 * kTokensPerMessage + tokenizer.encode(system_prompt()).size() + tokenizer.encode(user).size() +
+         tokenizer.encode(answer).size();
 }
 
 }  // namespace
@@ -91,23 +89,29 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
 
   std::map<std::string, std::int64_t> drug_admissions;
   std::size_t max_tokens_seen = 0, index = 0;
+  std::string meta, line;
   std::int64_t samples_out = 0, last_subject = -1;
   for (const auto& s : cohort.samples) {
     const std::string& name = split.at(s.subject_id);
     std::string sample_id = fmt::format("s{:06d}", index++);
-    nlohmann::ordered_json atc_codes = nlohmann::ordered_json::array();
-    for (const auto& drug : s.drugs) atc_codes.push_back(cohort.drugs.at(drug).atc);
-    nlohmann::ordered_json meta = {{"sample_id", sample_id}, {"split", name}, {"atc", atc_codes}};
-    nlohmann::ordered_json sample = chat_sample(s.prompt, s.drugs, meta);
+    meta.assign(R"({"sample_id":")").append(sample_id).append(R"(","split":")").append(name).append(R"(","atc":[)");
+    for (std::size_t i = 0; i < s.drugs.size(); ++i) {
+      if (i) meta += ',';
+      append_json_string(meta, cohort.drugs.at(s.drugs[i]).atc);
+    }
+    meta += "]}";
+    const std::string user = render_user(s.prompt), answer = render_answer(s.drugs);
     if (tokenizer) {
-      std::size_t tokens = sample_tokens(*tokenizer, sample);
+      std::size_t tokens = sample_tokens(*tokenizer, user, answer);
       max_tokens_seen = std::max(max_tokens_seen, tokens);
       if (tokens > static_cast<std::size_t>(config.max_tokens)) {
         ++cohort.drops[too_long];
         continue;
       }
     }
-    files[name]->write_json_line(sample);
+    line.clear();
+    append_chat_line(line, user, answer, meta);
+    files[name]->write(line);
     if (links) links->write(fmt::format("{}\t{}\t{}\n", sample_id, s.subject_id, s.hadm_id));
     ++split_samples[name];
     if (s.subject_id != last_subject) ++split_patients_count[name];

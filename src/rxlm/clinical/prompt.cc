@@ -6,6 +6,8 @@
 #include <cmath>
 #include <unordered_set>
 
+#include "rxlm/io/jsonl.h"
+
 namespace rxlm::clinical {
 namespace {
 
@@ -61,6 +63,21 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
   });
   if (!meta.is_null()) sample["meta"] = meta;
   return sample;
+}
+
+void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json) {
+  out += R"({"messages":[{"role":"system","content":)";
+  append_json_string(out, system_prompt());
+  out += R"(},{"role":"user","content":)";
+  append_json_string(out, user);
+  out += R"(},{"role":"assistant","content":)";
+  append_json_string(out, answer);
+  out += "}]";
+  if (!meta_json.empty()) {
+    out += R"(,"meta":)";
+    out += meta_json;
+  }
+  out += "}\n";
 }
 
 ParsedAnswer parse_answer(std::string_view text) {

@@ -44,6 +44,11 @@ std::string render_answer(const std::vector<std::string>& drugs);
 nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
                                    const nlohmann::ordered_json& meta = nullptr);
 
+// The same JSONL line as chat_sample(...).dump() + "\n", byte for byte, written without building a
+// JSON tree (prep emits hundreds of thousands). `user` and `answer` come from render_user and
+// render_answer; `meta_json` is a serialised JSON object, or empty for no meta.
+void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json);
+
 struct ParsedAnswer {
   bool ok = false;
   std::vector<std::string> drugs;  // in the order written; only when ok

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
+#include <string>
 #include <string_view>
 
 #include <nlohmann/json.hpp>
@@ -29,6 +30,10 @@ class AtomicFile {
   std::filesystem::path path_, temp_;
   std::FILE* file_ = nullptr;
 };
+
+// Appends `text` as a JSON string literal, byte-identical to nlohmann::json::dump() (UTF-8 passed
+// through, control characters escaped); invalid UTF-8 throws like dump() in strict mode.
+void append_json_string(std::string& out, std::string_view text);
 
 // Whole-file convenience: atomically replaces `path` with `bytes`.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
