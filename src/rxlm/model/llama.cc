@@ -6,6 +6,9 @@
 #include <string>
 
 #include "rxlm/core/error.h"
+#include <omp.h>
+
+#include "rxlm/ops/flash_attention.h"
 #include "rxlm/ops/matmul.h"
 #include "rxlm/ops/rmsnorm.h"
 #include "rxlm/ops/swiglu.h"
@@ -115,42 +118,35 @@ std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache&
   return logits;
 }
 
-// Causal grouped-query attention of the n newest positions against the whole cache.
+// Causal grouped-query attention of the n newest positions against the whole cache (FlashAttention-2:
+// bottom-right-aligned causal mask, K/V read in place from the cache, no N×N scores).
 void LlamaModel::attention(int64_t layer, int64_t n, KvCache& cache) {
-  const int64_t heads = config_.num_attention_heads, kv_heads = config_.num_key_value_heads;
-  const int64_t d = config_.head_dim, kv_dim = config_.kv_dim(), group = heads / kv_heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  const float* keys = cache.layer_keys(layer);
-  const float* values = cache.layer_values(layer);
-  const int64_t start = cache.length;
-#pragma omp parallel
-  {
-    std::vector<float> scores(static_cast<size_t>(start + n));
-#pragma omp for collapse(2) schedule(static)
-    for (int64_t t = 0; t < n; ++t) {
-      for (int64_t h = 0; h < heads; ++h) {
-        const float* q = q_.data() + (t * heads + h) * d;
-        const int64_t kvh = h / group, visible = start + t + 1;
-        float max_score = -INFINITY;
-        for (int64_t j = 0; j < visible; ++j) {
-          const float* k = keys + j * kv_dim + kvh * d;
-          float s = 0.f;
-          for (int64_t i = 0; i < d; ++i) s += q[i] * k[i];
-          scores[j] = s * scale;
-          max_score = std::max(max_score, scores[j]);
-        }
-        float sum = 0.f;
-        for (int64_t j = 0; j < visible; ++j) sum += (scores[j] = std::exp(scores[j] - max_score));
-        float* out = attn_out_.data() + (t * heads + h) * d;
-        std::fill_n(out, d, 0.f);
-        for (int64_t j = 0; j < visible; ++j) {
-          const float* v = values + j * kv_dim + kvh * d;
-          const float p = scores[j] / sum;
-          for (int64_t i = 0; i < d; ++i) out[i] += p * v[i];
-        }
-      }
-    }
-  }
+  const int heads = static_cast<int>(config_.num_attention_heads), d = static_cast<int>(config_.head_dim);
+  const int32_t cu_q[2] = {0, static_cast<int32_t>(n)};
+  const int32_t cu_k[2] = {0, static_cast<int32_t>(cache.length + n)};
+  resize(lse_, n * heads);
+  FlashAttentionParams p;
+  p.q = q_.data();
+  p.k = cache.layer_keys(layer);
+  p.v = cache.layer_values(layer);
+  p.o = attn_out_.data();
+  p.lse = lse_.data();
+  dense_strides(heads, d, &p.q_row_stride, &p.q_head_stride);
+  dense_strides(heads, d, &p.o_row_stride, &p.o_head_stride);
+  p.k_row_stride = p.v_row_stride = config_.kv_dim();
+  p.k_head_stride = p.v_head_stride = d;
+  p.cu_seqlens_q = cu_q;
+  p.cu_seqlens_k = cu_k;
+  p.n_seqs = 1;
+  p.n_heads = heads;
+  p.n_kv_heads = static_cast<int>(config_.num_key_value_heads);
+  p.head_dim = d;
+  p.scale = 1.0f / std::sqrt(static_cast<float>(d));
+  p.causal = true;
+  const int threads = omp_get_max_threads();
+  const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
+  if (attention_workspace_.size() < bytes) attention_workspace_.resize(bytes);
+  flash_attention_forward(p, attention_workspace_.data(), attention_workspace_.size(), threads);
 }
 
 }  // namespace rxlm

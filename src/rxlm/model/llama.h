@@ -51,7 +51,8 @@ class LlamaModel {
   std::vector<LlamaLayerWeights> layers_;
   Rope rope_;
   // Scratch activations, sized for the largest batch seen so far.
-  std::vector<float> x_, xn_, q_, k_, v_, attn_out_, gate_, up_, mlp_out_, proj_;
+  std::vector<float> x_, xn_, q_, k_, v_, attn_out_, gate_, up_, mlp_out_, lse_;
+  std::vector<std::byte> attention_workspace_;
 };
 
 }  // namespace rxlm
