@@ -72,6 +72,17 @@ const Output& demo_output() {
   return out;
 }
 
+// Removes the output folder when the test program ends.
+class RemoveOutput : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ignored;
+    fs::remove_all(fs::temp_directory_path() / ("rxlm_prep_demo_" + std::to_string(::getpid())), ignored);
+    fs::remove(fs::temp_directory_path() / ("rxlm_prep_demo_" + std::to_string(::getpid()) + ".log"), ignored);
+  }
+};
+const auto* const remove_output = ::testing::AddGlobalTestEnvironment(new RemoveOutput);
+
 json sample_for(long long hadm_id) {
   const Output& o = demo_output();
   auto it = o.sample_by_hadm.find(hadm_id);
@@ -234,4 +245,39 @@ TEST(PrepDemo, NoIdentifierOrDateInSamples) {
   ASSERT_GT(identifiers.size(), 500u);
   for (const auto& [sample, line] : o.lines_by_sample)
     for (const auto& id : identifiers) ASSERT_EQ(line.find(id), std::string::npos) << id << " appears in " << sample;
+}
+
+// --folds 5: five files, every patient in exactly one, all samples accounted for.
+TEST(PrepDemo, FoldsPartitionPatients) {
+  const Output& o = demo_output();
+  ASSERT_FALSE(o.lines_by_sample.empty());
+  const fs::path dir = o.dir.string() + "_folds";
+  std::string command = std::string(RXLM_BIN) + " prep --mimic " + kDemo.string() + " --folds 5 --out " +
+                        dir.string() + " --link " + (dir.string() + ".tsv") + " > /dev/null 2>&1";
+  ASSERT_EQ(std::system(command.c_str()), 0);
+  std::map<std::string, long long> subject_of;
+  {
+    std::ifstream links(dir.string() + ".tsv");
+    std::string header, sample;
+    std::getline(links, header);
+    long long subject = 0, hadm = 0;
+    while (links >> sample >> subject >> hadm) subject_of[sample] = subject;
+  }
+  std::map<long long, std::set<int>> folds_of_patient;
+  std::size_t samples = 0;
+  for (int fold = 0; fold < 5; ++fold) {
+    std::ifstream in(dir / ("fold_" + std::to_string(fold) + ".jsonl"));
+    std::size_t in_fold = 0;
+    for (std::string line; std::getline(in, line); ++in_fold) {
+      json sample = json::parse(line);
+      EXPECT_EQ(sample["meta"]["split"], "fold_" + std::to_string(fold));
+      folds_of_patient[subject_of.at(sample["meta"]["sample_id"])].insert(fold);
+    }
+    EXPECT_GT(in_fold, 0u);
+    samples += in_fold;
+  }
+  EXPECT_EQ(samples, o.lines_by_sample.size());
+  for (const auto& [subject, folds] : folds_of_patient) EXPECT_EQ(folds.size(), 1u) << subject;
+  fs::remove_all(dir);
+  fs::remove(dir.string() + ".tsv");
 }
