@@ -97,3 +97,30 @@ TEST(Matmul, ActivationQuantisationErrorIsSmall) {
 
 }  // namespace
 }  // namespace rxlm
+
+namespace rxlm {
+namespace {
+
+// A token's output must not depend on how many tokens share the call (prefill vs decode give the
+// same bits): quantised weights at any n (every tail of the 4-token tiles), f16/bf16 while n stays
+// on the fused path (n ≤ 8; larger prefills go through sgemm and round differently).
+TEST(Matmul, RowResultsDoNotDependOnBatchSize) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  const int64_t in = 128, out = 33, n = 7;
+  for (DType dtype : {DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1}) {
+    auto bytes = random_weights(dtype, out, in, rng);
+    TensorView w{"w", dtype, {out, in}, bytes.data(), bytes.size(), "test"};
+    std::vector<float> x(n * in), batched(n * out), single(out);
+    for (float& v : x) v = normal(rng);
+    matmul(x.data(), n, w, batched.data());
+    for (int64_t t = 0; t < n; ++t) {
+      matmul(x.data() + t * in, 1, w, single.data());
+      for (int64_t o = 0; o < out; ++o)
+        ASSERT_EQ(single[o], batched[t * out + o]) << dtype_name(dtype) << " token " << t << " row " << o;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rxlm

@@ -64,10 +64,6 @@ inline __m256 sum_products_us8(__m256i u, __m256i s) {
   const __m256i pairs = _mm256_maddubs_epi16(u, s);
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
-// Signed × signed via |a| and sign-transferred b (maddubs needs one unsigned operand).
-inline __m256 sum_products_s8(__m256i a, __m256i b) {
-  return sum_products_us8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
-}
 
 // Low nibbles are elements 0..15 and high nibbles 16..31 of a ggml Q4 block.
 inline __m256i unpack_nibbles(const uint8_t* qs) {
@@ -79,45 +75,84 @@ inline __m256i unpack_nibbles(const uint8_t* qs) {
 
 inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
-float dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* x, int64_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
+// Each kernel takes one weight row and NT activation rows (NT ≤ 4): the weight block is unpacked
+// once and used NT times (prefill), while every output keeps its own accumulator in the same order,
+// so a token's result does not depend on how many tokens share the call.
+template <int NT>
+void dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* const* x, int64_t blocks, float* out) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   for (int64_t k = 0; k < blocks; ++k) {
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
-    acc = _mm256_fmadd_ps(d, sum_products_s8(load32(w[k].qs), load32(x[k].qs)), acc);
+    const __m256i q = load32(w[k].qs), q_abs = _mm256_sign_epi8(q, q);
+    const float dw = f16_to_f32(w[k].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 d = _mm256_set1_ps(dw * f16_to_f32(x[t][k].d));
+      acc[t] = _mm256_fmadd_ps(d, sum_products_us8(q_abs, _mm256_sign_epi8(load32(x[t][k].qs), q)), acc[t]);
+    }
   }
-  return hsum(acc);
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-float dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* x, int64_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
+template <int NT>
+void dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* const* x, int64_t blocks, float* out) {
+  __m256 acc[NT];
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
   const __m256i eight = _mm256_set1_epi8(8);
   for (int64_t k = 0; k < blocks; ++k) {
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[k].qs), eight);
-    acc = _mm256_fmadd_ps(d, sum_products_s8(q, load32(x[k].qs)), acc);
+    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[k].qs), eight), q_abs = _mm256_sign_epi8(q, q);
+    const float dw = f16_to_f32(w[k].d);
+    for (int t = 0; t < NT; ++t) {
+      const __m256 d = _mm256_set1_ps(dw * f16_to_f32(x[t][k].d));
+      acc[t] = _mm256_fmadd_ps(d, sum_products_us8(q_abs, _mm256_sign_epi8(load32(x[t][k].qs), q)), acc[t]);
+    }
   }
-  return hsum(acc);
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
 }
 
-float dot_q4_1(const BlockQ4_1* w, const BlockQ8_1* x, int64_t blocks) {
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0.f;  // Σ m·(d_x·Σq_x): the block minimum times the activation block sum
+template <int NT>
+void dot_q4_1(const BlockQ4_1* w, const BlockQ8_1* const* x, int64_t blocks, float* out) {
+  __m256 acc[NT];
+  float offsets[NT];  // Σ m·(d_x·Σq_x): the block minimum times the activation block sum
+  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps(), offsets[t] = 0.f;
   for (int64_t k = 0; k < blocks; ++k) {
-    offsets += f16_to_f32(w[k].m) * f16_to_f32(x[k].s);
-    const __m256 d = _mm256_set1_ps(f16_to_f32(w[k].d) * f16_to_f32(x[k].d));
-    acc = _mm256_fmadd_ps(d, sum_products_us8(unpack_nibbles(w[k].qs), load32(x[k].qs)), acc);
+    const __m256i q = unpack_nibbles(w[k].qs);
+    const float dw = f16_to_f32(w[k].d), m = f16_to_f32(w[k].m);
+    for (int t = 0; t < NT; ++t) {
+      offsets[t] += m * f16_to_f32(x[t][k].s);
+      const __m256 d = _mm256_set1_ps(dw * f16_to_f32(x[t][k].d));
+      acc[t] = _mm256_fmadd_ps(d, sum_products_us8(q, load32(x[t][k].qs)), acc[t]);
+    }
   }
-  return hsum(acc) + offsets;
+  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]) + offsets[t];
 }
 
-float dot_quantized(const TensorView& w, int64_t row, const void* x, int64_t blocks) {
+template <int NT>
+void dot_quantized(const TensorView& w, int64_t row, const std::byte* const* x, int64_t blocks, float* out) {
   const std::byte* r = w.row(row);
   switch (w.dtype) {
-    case DType::Q8_0: return dot_q8_0(reinterpret_cast<const BlockQ8_0*>(r), static_cast<const BlockQ8_0*>(x), blocks);
-    case DType::Q4_0: return dot_q4_0(reinterpret_cast<const BlockQ4_0*>(r), static_cast<const BlockQ8_0*>(x), blocks);
-    case DType::Q4_1: return dot_q4_1(reinterpret_cast<const BlockQ4_1*>(r), static_cast<const BlockQ8_1*>(x), blocks);
-    default: return 0.f;
+    case DType::Q8_0:
+      return dot_q8_0<NT>(reinterpret_cast<const BlockQ8_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
+    case DType::Q4_0:
+      return dot_q4_0<NT>(reinterpret_cast<const BlockQ4_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
+    case DType::Q4_1:
+      return dot_q4_1<NT>(reinterpret_cast<const BlockQ4_1*>(r), reinterpret_cast<const BlockQ8_1* const*>(x), blocks, out);
+    default: return;
   }
+}
+
+// Output row o for tokens [t0, t0 + nt), nt ≤ 4.
+void dot_quantized_tokens(const TensorView& w, int64_t o, const std::byte* xq, int64_t x_row_bytes, int64_t blocks,
+                          int64_t t0, int64_t nt, float* y, int64_t out) {
+  const std::byte* x[4];
+  float result[4];
+  for (int64_t t = 0; t < nt; ++t) x[t] = xq + (t0 + t) * x_row_bytes;
+  switch (nt) {
+    case 1: dot_quantized<1>(w, o, x, blocks, result); break;
+    case 2: dot_quantized<2>(w, o, x, blocks, result); break;
+    case 3: dot_quantized<3>(w, o, x, blocks, result); break;
+    default: dot_quantized<4>(w, o, x, blocks, result); break;
+  }
+  for (int64_t t = 0; t < nt; ++t) y[(t0 + t) * out + o] = result[t];
 }
 
 // Activations of n rows quantised for `weight_dtype`: Q8_1 for Q4_1 weights, Q8_0 otherwise.
@@ -168,7 +203,8 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
     const int64_t blocks = in / 32, x_row_bytes = static_cast<int64_t>(xq.size()) / n;
 #pragma omp parallel for schedule(static)
     for (int64_t o = 0; o < out; ++o)
-      for (int64_t t = 0; t < n; ++t) y[t * out + o] = dot_quantized(w, o, xq.data() + t * x_row_bytes, blocks);
+      for (int64_t t0 = 0; t0 < n; t0 += 4)
+        dot_quantized_tokens(w, o, xq.data(), x_row_bytes, blocks, t0, std::min<int64_t>(4, n - t0), y, out);
     return;
   }
   if (n <= kFusedMaxRows) {
