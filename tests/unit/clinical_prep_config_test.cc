@@ -22,18 +22,21 @@ fs::path write_config(const std::string& text) {
 }
 
 std::string error_of(const std::string& text) {
+  fs::path path = write_config(text);
+  std::string error;
   try {
-    load_prep_config(write_config(text));
+    load_prep_config(path);
   } catch (const rxlm::Error& e) {
-    return e.what();
+    error = e.what();
   }
-  return "";
+  fs::remove(path);
+  return error;
 }
 
 }  // namespace
 
 TEST(PrepConfig, OverridesAndDefaults) {
-  auto config = load_prep_config(write_config(R"(
+  fs::path path = write_config(R"(
 [split]
 seed = 7
 train = 0.7
@@ -44,7 +47,9 @@ drug_count_percentile = 100.0
 [drugs]
 excluded_drug_types = ["BASE", "ADDITIVE"]
 non_therapeutic = [ { category = "flush", phrase = "flush" }, { category = "supply", phrase = "soln", whole_name = true } ]
-)"));
+)");
+  auto config = load_prep_config(path);
+  fs::remove(path);
   EXPECT_EQ(config.seed, 7u);
   EXPECT_DOUBLE_EQ(config.validation, 0.15);
   EXPECT_DOUBLE_EQ(config.drug_count_percentile, 100.0);
