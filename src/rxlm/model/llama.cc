@@ -143,7 +143,9 @@ void LlamaModel::attention(int64_t layer, int64_t n, KvCache& cache) {
   p.head_dim = d;
   p.scale = 1.0f / std::sqrt(static_cast<float>(d));
   p.causal = true;
-  const int threads = omp_get_max_threads();
+  // One thread when the scores are few: a parallel region would cost more than the work.
+  const int64_t work = n * (cache.length + n) * heads * d;
+  const int threads = work < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
   const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
   if (attention_workspace_.size() < bytes) attention_workspace_.resize(bytes);
   flash_attention_forward(p, attention_workspace_.data(), attention_workspace_.size(), threads);

@@ -183,6 +183,9 @@ float dot_row(const TensorView& w, int64_t row, const float* x, int64_t n) {
 // Below this many input rows the weights are streamed once per row set with fused kernels; above it,
 // dequantising row blocks for sgemm amortises the conversion over many tokens.
 constexpr int64_t kFusedMaxRows = 8;
+// Below this many multiply-adds a parallel region costs more than it saves (tiny models, and any
+// model on a loaded machine where a barrier waits for a descheduled thread).
+constexpr int64_t kParallelMinWork = int64_t{1} << 16;
 constexpr int64_t kBlockRows = 256;
 
 }  // namespace
@@ -201,14 +204,14 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
   if (dtype_is_quantized(w.dtype)) {
     const std::vector<std::byte> xq = quantize_activations(w.dtype, x, n, in);
     const int64_t blocks = in / 32, x_row_bytes = static_cast<int64_t>(xq.size()) / n;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * out * in >= kParallelMinWork)
     for (int64_t o = 0; o < out; ++o)
       for (int64_t t0 = 0; t0 < n; t0 += 4)
         dot_quantized_tokens(w, o, xq.data(), x_row_bytes, blocks, t0, std::min<int64_t>(4, n - t0), y, out);
     return;
   }
   if (n <= kFusedMaxRows) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * out * in >= kParallelMinWork)
     for (int64_t o = 0; o < out; ++o)
       for (int64_t t = 0; t < n; ++t) y[t * out + o] = dot_row(w, o, x + t * in, in);
     return;
@@ -216,7 +219,7 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
   std::vector<float> block(static_cast<size_t>(kBlockRows * in));
   for (int64_t r0 = 0; r0 < out; r0 += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, out - r0);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (n * out * in >= kParallelMinWork)
     for (int64_t r = 0; r < rows; ++r) dequantize_row(w.dtype, w.row(r0 + r), block.data() + r * in, in);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.f, x, in, block.data(), in, 0.f,
                 y + r0, out);
