@@ -38,8 +38,16 @@ GzipFile::~GzipFile() {
 void GzipFile::inflate_ahead() {
   auto file = static_cast<gzFile>(handle_);
   for (;;) {
-    std::vector<char> chunk(kChunk);
-    int got = gzread(file, chunk.data(), static_cast<unsigned>(chunk.size()));
+    Chunk chunk;
+    {
+      std::lock_guard lock(mutex_);
+      if (!spare_.empty()) {
+        chunk = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    if (!chunk.data) chunk.data = std::make_unique_for_overwrite<char[]>(kChunk);
+    int got = gzread(file, chunk.data.get(), static_cast<unsigned>(kChunk));
     int code = Z_OK;
     const char* message = gzerror(file, &code);
     std::unique_lock lock(mutex_);
@@ -51,7 +59,7 @@ void GzipFile::inflate_ahead() {
     } else if (got == 0) {
       finished_ = true;
     } else {
-      chunk.resize(static_cast<std::size_t>(got));
+      chunk.size = static_cast<std::size_t>(got);
       changed_.wait(lock, [this] { return ready_.size() < kChunksAhead || stopping_; });
       ready_.push_back(std::move(chunk));
     }
@@ -63,21 +71,22 @@ void GzipFile::inflate_ahead() {
 }
 
 std::size_t GzipFile::read(char* buffer, std::size_t capacity) {
-  if (current_pos_ == current_.size()) {
+  if (current_pos_ == current_.size) {
     std::unique_lock lock(mutex_);
     changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
     if (ready_.empty()) {
       if (!error_.empty()) throw Error(error_);
       return 0;
     }
+    if (current_.data) spare_.push_back(std::move(current_));
     current_ = std::move(ready_.front());
     ready_.pop_front();
     current_pos_ = 0;
     lock.unlock();
     changed_.notify_all();
   }
-  std::size_t take = std::min(capacity, current_.size() - current_pos_);
-  std::memcpy(buffer, current_.data() + current_pos_, take);
+  std::size_t take = std::min(capacity, current_.size - current_pos_);
+  std::memcpy(buffer, current_.data.get() + current_pos_, take);
   current_pos_ += take;
   return take;
 }

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <deque>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -33,8 +34,13 @@ class GzipFile {
   void* handle_ = nullptr;  // gzFile, kept opaque so zlib.h stays out of this header
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::vector<char>> ready_;  // inflated chunks not yet handed out (bounded)
-  std::vector<char> current_;
+  struct Chunk {
+    std::unique_ptr<char[]> data;
+    std::size_t size = 0;
+  };
+  std::deque<Chunk> ready_;  // inflated chunks not yet handed out (bounded)
+  std::vector<Chunk> spare_;  // consumed chunks, reused so no fresh pages are faulted in per chunk
+  Chunk current_;
   std::size_t current_pos_ = 0;
   bool finished_ = false, stopping_ = false;
   std::string error_;  // set by the thread; thrown by read() once the chunks before it are consumed
