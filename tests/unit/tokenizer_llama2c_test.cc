@@ -112,6 +112,8 @@ TEST_F(DamagedLlama2cVocab, Rejected) {
   expect_error(write("tok_len.bin", bad_length), "token 0 has length 1000");
   expect_error(write("tok_short.bin", good.substr(0, 4 + 8 + 5)), "only 1 tokens");
   expect_error(write("tok_empty.bin", ""), "too short");
+  // The SentencePiece protobuf it was exported from is named as unsupported, with what to use instead.
+  expect_error(stories_dir() / "tok512.model", "SentencePiece protobuf");
 }
 
 }  // namespace
