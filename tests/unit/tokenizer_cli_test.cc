@@ -2,6 +2,8 @@
 #include <array>
 #include <cstdio>
 
+#include <sys/wait.h>
+
 #include "tokenizer_fixture.h"
 
 namespace rxlm {
