@@ -102,8 +102,8 @@ namespace rxlm {
 namespace {
 
 // A token's output must not depend on how many tokens share the call (prefill vs decode give the
-// same bits): quantised weights at any n (every tail of the 4-token tiles), f16/bf16 while n stays
-// on the fused path (n ≤ 8; larger prefills go through sgemm and round differently).
+// same bits) while n stays on the decode kernels: every tail of the 4-token tiles for quantised
+// weights (n < 16), the fused path for f16/bf16 (n ≤ 8). Larger prefills go through sgemm.
 TEST(Matmul, RowResultsDoNotDependOnBatchSize) {
   std::mt19937 rng(5);
   std::normal_distribution<float> normal(0.f, 1.f);

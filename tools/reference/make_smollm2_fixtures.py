@@ -51,6 +51,7 @@ def main():
         ids = llm.tokenize(text.encode(), add_bos=False, special=True)
         llm.reset()
         llm.eval(ids)
+        batch_logits = last_logits(llm)
         generated, margins = [], []
         for _ in range(STEPS):
             logits = last_logits(llm)
@@ -59,7 +60,13 @@ def main():
             generated.append(token)
             margins.append(round(float(top2[1] - top2[0]), 4))
             llm.eval([token])
+        # llama.cpp against itself: the same prompt evaluated one token at a time instead of in one batch.
+        llm.reset()
+        for token in ids:
+            llm.eval([token])
+        self_gap = float(np.abs(last_logits(llm) - batch_logits).max())
         cases.append({"text": text, "prompt_ids": ids, "greedy_ids": generated, "top2_margin": margins,
+                      "llamacpp_batch_vs_serial_max_abs": round(self_gap, 4),
                       "greedy_text": llm.detokenize(generated).decode("utf-8", "replace")})
     out = {"generator": f"llama-cpp-python {llama_cpp.__version__}", "model": pathlib.Path(args.model).name,
            "settings": "n_ctx 512, n_batch 512, 2 threads, KV cache f32, flash_attn off, greedy, stop tokens ignored",

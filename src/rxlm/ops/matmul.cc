@@ -183,6 +183,10 @@ float dot_row(const TensorView& w, int64_t row, const float* x, int64_t n) {
 // Below this many input rows the weights are streamed once per row set with fused kernels; above it,
 // dequantising row blocks for sgemm amortises the conversion over many tokens.
 constexpr int64_t kFusedMaxRows = 8;
+// Quantised weights with at least this many input rows (prefill) are converted to f32 in row blocks
+// and multiplied by sgemm with f32 activations: the conversion is amortised over the rows and sgemm
+// runs near the machine's peak, far above the integer dot kernels.
+constexpr int64_t kSgemmMinRows = 16;
 // Below this many multiply-adds a parallel region costs more than it saves (tiny models, and any
 // model on a loaded machine where a barrier waits for a descheduled thread).
 constexpr int64_t kParallelMinWork = int64_t{1} << 16;
@@ -201,7 +205,7 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
       cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, out, in, 1.f, x, in, wf, in, 0.f, y, out);
     return;
   }
-  if (dtype_is_quantized(w.dtype)) {
+  if (dtype_is_quantized(w.dtype) && n < kSgemmMinRows) {
     const std::vector<std::byte> xq = quantize_activations(w.dtype, x, n, in);
     const int64_t blocks = in / 32, x_row_bytes = static_cast<int64_t>(xq.size()) / n;
 #pragma omp parallel for schedule(static) if (n * out * in >= kParallelMinWork)
@@ -257,7 +261,7 @@ double reference_quantized_dot(const TensorView& w, int64_t row, const std::byte
 
 void matmul_reference(const float* x, int64_t n, const TensorView& w, float* y) {
   const int64_t out = w.rows(), in = w.cols();
-  if (dtype_is_quantized(w.dtype)) {  // same contract as the fast path: activations rounded to 8 bits
+  if (dtype_is_quantized(w.dtype) && n < kSgemmMinRows) {  // same contract as the fast path: 8-bit activations
     const std::vector<std::byte> xq = quantize_activations(w.dtype, x, n, in);
     const int64_t x_row_bytes = static_cast<int64_t>(xq.size()) / n;
     for (int64_t o = 0; o < out; ++o)

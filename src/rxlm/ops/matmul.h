@@ -7,13 +7,14 @@
 
 namespace rxlm {
 
-// f32 weights: OpenBLAS sgemm/sgemv. f16/bf16: fused convert-dot kernels when n is small (decode),
-// converted row blocks fed to sgemm when n is large (prefill). Q8_0/Q4_0/Q4_1: activations are
-// quantised to 8 bits per 32-block (Q8_1 for Q4_1, else Q8_0) and multiplied in integers, exactly
-// the arithmetic llama.cpp uses for these formats, so both engines agree closely on GGUF models.
+// f32 weights: OpenBLAS sgemm/sgemv. f16/bf16: fused convert-dot kernels when n ≤ 8 (decode),
+// converted row blocks fed to sgemm above. Q8_0/Q4_0/Q4_1 with n < 16 (decode): activations are
+// quantised to 8 bits per 32-block (Q8_1 for Q4_1, else Q8_0) and multiplied in integers, the
+// arithmetic llama.cpp uses for these formats; with n ≥ 16 (prefill): weights converted to f32 in
+// row blocks and sgemm with exact f32 activations (faster, and more accurate).
 void matmul(const float* x, int64_t n, const TensorView& w, float* y);
 
-// Plain scalar reference (f64 accumulation, same activation quantisation contract) for the tests.
+// Plain scalar reference (f64 accumulation, the same activation contract for the same n) for the tests.
 void matmul_reference(const float* x, int64_t n, const TensorView& w, float* y);
 
 }  // namespace rxlm
