@@ -78,28 +78,20 @@ inline __m256i load32(const int8_t* p) { return _mm256_loadu_si256(reinterpret_c
 // Each kernel takes one weight row and NT activation rows (NT ≤ 4): the weight block is unpacked
 // once and used NT times (prefill), while every output keeps its own accumulator in the same order,
 // so a token's result does not depend on how many tokens share the call.
-template <int NT>
-void dot_q8_0(const BlockQ8_0* w, const BlockQ8_0* const* x, int64_t blocks, float* out) {
-  __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < blocks; ++k) {
-    const __m256i q = load32(w[k].qs), q_abs = _mm256_sign_epi8(q, q);
-    const float dw = f16_to_f32(w[k].d);
-    for (int t = 0; t < NT; ++t) {
-      const __m256 d = _mm256_set1_ps(dw * f16_to_f32(x[t][k].d));
-      acc[t] = _mm256_fmadd_ps(d, sum_products_us8(q_abs, _mm256_sign_epi8(load32(x[t][k].qs), q)), acc[t]);
-    }
-  }
-  for (int t = 0; t < NT; ++t) out[t] = hsum(acc[t]);
+// Signed 8-bit weight codes of one block: Q8_0 as stored, Q4_0 as nibble − 8.
+inline __m256i signed_codes(const BlockQ8_0& b) { return load32(b.qs); }
+inline __m256i signed_codes(const BlockQ4_0& b) {
+  return _mm256_sub_epi8(unpack_nibbles(b.qs), _mm256_set1_epi8(8));
 }
 
-template <int NT>
-void dot_q4_0(const BlockQ4_0* w, const BlockQ8_0* const* x, int64_t blocks, float* out) {
+// Q8_0 and Q4_0 weights against Q8_0 activations: maddubs needs one unsigned operand, so the weight's
+// sign moves onto the activation (|w|·sign(x, w)).
+template <int NT, class Block>
+void dot_signed(const Block* w, const BlockQ8_0* const* x, int64_t blocks, float* out) {
   __m256 acc[NT];
   for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
-  const __m256i eight = _mm256_set1_epi8(8);
   for (int64_t k = 0; k < blocks; ++k) {
-    const __m256i q = _mm256_sub_epi8(unpack_nibbles(w[k].qs), eight), q_abs = _mm256_sign_epi8(q, q);
+    const __m256i q = signed_codes(w[k]), q_abs = _mm256_sign_epi8(q, q);
     const float dw = f16_to_f32(w[k].d);
     for (int t = 0; t < NT; ++t) {
       const __m256 d = _mm256_set1_ps(dw * f16_to_f32(x[t][k].d));
@@ -131,9 +123,9 @@ void dot_quantized(const TensorView& w, int64_t row, const std::byte* const* x, 
   const std::byte* r = w.row(row);
   switch (w.dtype) {
     case DType::Q8_0:
-      return dot_q8_0<NT>(reinterpret_cast<const BlockQ8_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
+      return dot_signed<NT>(reinterpret_cast<const BlockQ8_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
     case DType::Q4_0:
-      return dot_q4_0<NT>(reinterpret_cast<const BlockQ4_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
+      return dot_signed<NT>(reinterpret_cast<const BlockQ4_0*>(r), reinterpret_cast<const BlockQ8_0* const*>(x), blocks, out);
     case DType::Q4_1:
       return dot_q4_1<NT>(reinterpret_cast<const BlockQ4_1*>(r), reinterpret_cast<const BlockQ8_1* const*>(x), blocks, out);
     default: return;
