@@ -10,11 +10,12 @@ de-identified JSONL and the report. The anchors do the joins and filters that de
 - the diagnosis and prescription presence checks, in rxlm's order;
 - distinct (admission, drug) pairs;
 - the closest omr weight within the window.
-Usage: bench/prep_compare.py --mimic DIR --rxlm build/rxlm [--threads 2] [--work /tmp/prep_bench]
+Usage: bench/prep_compare.py --mimic DIR --rxlm build/rxlm [--repeat 5] [--threads 2] [--json out.json]
 Developer tool (needs pandas and duckdb); rxlm itself never needs Python."""
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import time
 
@@ -180,27 +181,39 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mimic", required=True)
     parser.add_argument("--rxlm", default="build/rxlm")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (rxlm uses 2; pandas 1)")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds; tools alternate within each round")
     parser.add_argument("--work", default="/tmp/rxlm_prep_bench")
     parser.add_argument("--skip", default="", help="comma list of anchors to skip (pandas,duckdb)")
+    parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    results = {"rxlm": run_rxlm(args)}
-    if "duckdb" not in args.skip:
-        results["duckdb"] = run_duckdb(args)
-    if "pandas" not in args.skip:
-        results["pandas"] = run_pandas(args)
-    rxlm_seconds, rxlm_counts = results["rxlm"]
-    print(f"| tool | wall s | ratio vs rxlm | cohort | therapeutic rows |\n|---|---:|---:|---:|---:|")
-    for name, (seconds, counts) in results.items():
-        print(f"| {name} | {seconds:.2f} | {seconds / rxlm_seconds:.2f}x | {counts['cohort']} | {counts['therapeutic_rows']} |")
+    tools = {"rxlm": run_rxlm, "duckdb": run_duckdb, "pandas": run_pandas}
+    tools = {k: v for k, v in tools.items() if k not in args.skip.split(",")}
+    times = {name: [] for name in tools}
+    counts = {}
+    for round_index in range(args.repeat):
+        order = list(tools) if round_index % 2 == 0 else list(reversed(tools))  # alternate who goes first
+        for name in order:
+            seconds, counts[name] = tools[name](args)
+            times[name].append(seconds)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"{args.repeat} rounds, median (min-max) wall seconds; ratio = anchor median / rxlm median\n")
+    print("| tool | wall s, median (min-max) | ratio vs rxlm | cohort | therapeutic rows |\n|---|---:|---:|---:|---:|")
+    for name, t in times.items():
+        print(f"| {name} | {median[name]:.2f} ({min(t):.2f}-{max(t):.2f}) | {median[name] / median['rxlm']:.2f}x "
+              f"| {counts[name]['cohort']} | {counts[name]['therapeutic_rows']} |")
     ok = True
-    for name, (seconds, counts) in results.items():
-        for key, value in rxlm_counts.items():
-            if counts.get(key) != value:
+    for name, c in counts.items():
+        for key, value in counts["rxlm"].items():
+            if c.get(key) != value:
                 ok = False
-                print(f"MISMATCH {name}.{key} = {counts.get(key)} vs rxlm {value}")
+                print(f"MISMATCH {name}.{key} = {c.get(key)} vs rxlm {value}")
     print("counts agree" if ok else "COUNTS DIFFER")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"input": args.mimic, "times": times, "median": median, "counts": counts, "counts_agree": ok},
+                      out, indent=2)
     return 0 if ok else 1
 
 
