@@ -12,6 +12,7 @@ namespace rxlm {
 
 CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
     : name_(std::move(name)), read_(std::move(read)), options_(options), buffer_(1 << 20) {
+  for (char c : {options_.delimiter, '\n', '\r', '"'}) special_[static_cast<unsigned char>(c)] = true;
   // The header is parsed strictly even when data rows may be skipped: without it nothing can be found.
   Parse got = parse_record();
   if (got == Parse::End) fail("{}: empty file; expected a header line naming the columns", name_);
@@ -111,11 +112,7 @@ CsvReader::Parse CsvReader::parse_record() {
         } else {
           // Copy the run of plain bytes in one go: most fields have no quotes or delimiters.
           std::size_t start = pos_ - 1, stop = pos_;
-          while (stop < end_) {
-            char d = buffer_[stop];
-            if (d == delimiter || d == '\n' || d == '\r' || d == '"') break;
-            ++stop;
-          }
+          while (stop < end_ && !special_[static_cast<unsigned char>(buffer_[stop])]) ++stop;
           record_.append(buffer_.data() + start, stop - start);
           pos_ = stop;
         }
@@ -125,7 +122,11 @@ CsvReader::Parse CsvReader::parse_record() {
           state = QuoteInQuoted;
         } else {
           if (c == '\n') ++line_;
-          record_.push_back(c);
+          // Copy up to the next quote or newline in one go.
+          std::size_t start = pos_ - 1, stop = pos_;
+          while (stop < end_ && buffer_[stop] != '"' && buffer_[stop] != '\n') ++stop;
+          record_.append(buffer_.data() + start, stop - start);
+          pos_ = stop;
         }
         break;
       case QuoteInQuoted:

@@ -64,6 +64,7 @@ class CsvReader {
   ReadFn read_;
   CsvOptions options_;
   std::vector<char> buffer_;
+  bool special_[256] = {};  // bytes that end a run of plain field bytes
   std::size_t pos_ = 0, end_ = 0;
   bool eof_ = false;
   std::vector<std::string> header_;
