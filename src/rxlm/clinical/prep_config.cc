@@ -59,10 +59,9 @@ PrepConfig load_prep_config(const std::filesystem::path& path) {
   if (auto* t = root["split"].as_table()) {
     check_keys(*t, {"seed", "train", "validation", "test", "folds"}, file + " [split]");
     take(*t, "seed", c.seed, file);
-    take(*t, "train", c.train, file);
-    take(*t, "validation", c.validation, file);
-    take(*t, "test", c.test, file);
     take(*t, "folds", c.folds, file);
+    for (auto [key, field] : {std::pair{"train", &c.train}, {"validation", &c.validation}, {"test", &c.test}})
+      take(*t, key, *field, file);
   }
   if (auto* t = root["cohort"].as_table()) {
     check_keys(*t, {"min_age", "max_age", "drug_count_percentile"}, file + " [cohort]");
@@ -71,16 +70,16 @@ PrepConfig load_prep_config(const std::filesystem::path& path) {
     take(*t, "drug_count_percentile", c.drug_count_percentile, file);
   }
   if (auto* t = root["omr"].as_table()) {
-    check_keys(*t, {"days_before", "min_height_cm", "max_height_cm", "min_weight_kg", "max_weight_kg", "min_bmi",
-                    "max_bmi"},
-               file + " [omr]");
+    const std::pair<const char*, double*> ranges[] = {
+        {"min_height_cm", &c.min_height_cm}, {"max_height_cm", &c.max_height_cm}, {"min_weight_kg", &c.min_weight_kg},
+        {"max_weight_kg", &c.max_weight_kg}, {"min_bmi", &c.min_bmi},             {"max_bmi", &c.max_bmi}};
+    for (const auto& [key, field] : *t) {
+      bool known = key.str() == "days_before";
+      for (const auto& range : ranges) known = known || key.str() == range.first;
+      if (!known) fail("{} [omr]: unknown key '{}' (known: see docs/prep.md)", file, key.str());
+    }
     take(*t, "days_before", c.omr_days_before, file);
-    take(*t, "min_height_cm", c.min_height_cm, file);
-    take(*t, "max_height_cm", c.max_height_cm, file);
-    take(*t, "min_weight_kg", c.min_weight_kg, file);
-    take(*t, "max_weight_kg", c.max_weight_kg, file);
-    take(*t, "min_bmi", c.min_bmi, file);
-    take(*t, "max_bmi", c.max_bmi, file);
+    for (const auto& [key, field] : ranges) take(*t, key, *field, file);
   }
   if (auto* t = root["drugs"].as_table()) {
     check_keys(*t, {"maps", "excluded_drug_types", "non_therapeutic"}, file + " [drugs]");
