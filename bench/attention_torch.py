@@ -5,7 +5,7 @@ C++ program so both sides run alternately in the same run on the same input file
   --serve      read commands on stdin, answer one line each:
                  load PATH N D H HK   -> loads q, k, v, d_o (and rxlm's o, dq, dk, dv) written by bench_attention,
                                          answers "ok <max rel err of rxlm vs torch for o dq dk dv>"
-                 fwd | fwdbwd         -> runs once, answers the seconds it took
+                 fwd | fwdbwd         -> runs once, answers the wall and process CPU seconds it took
   --memory PATH N D H HK   load, print the resident set before, run one forward+backward, print the peak
                            resident set (VmHWM) of this process.
 Threads: torch.set_num_threads(--threads), same as the C++ side.
@@ -85,9 +85,9 @@ def serve():
             errs = case.compare()
             print("ok " + " ".join(f"{e:.3e}" for e in errs), flush=True)
         elif cmd[0] in ("fwd", "fwdbwd"):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             case.forward() if cmd[0] == "fwd" else case.forward_backward()
-            print(f"{time.perf_counter() - start:.6f}", flush=True)
+            print(f"{time.perf_counter() - start:.6f} {time.process_time() - cpu_start:.6f}", flush=True)
         elif cmd[0] == "quit":
             return
         else:
