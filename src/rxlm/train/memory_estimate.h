@@ -1,0 +1,27 @@
+// Memory a LoRA training step needs, estimated from the configs alone (for `rxlm train --dry-run`).
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "rxlm/lora/lora_config.h"
+#include "rxlm/model/config.h"
+
+namespace rxlm {
+
+struct TrainMemoryEstimate {
+  uint64_t base_weights = 0;     // the frozen base at its stored dtype (mmapped, read-only)
+  uint64_t adapter = 0;          // A and B in f32
+  uint64_t gradients = 0;        // f32, trainable tensors only
+  uint64_t optimizer_state = 0;  // SGD: none; AdamW: two f32 moments per trainable value
+  uint64_t activations = 0;      // f32 tensors the forward saves for the backward (no checkpointing)
+  uint64_t total() const { return base_weights + adapter + gradients + optimizer_state + activations; }
+};
+
+// `base_dtype_bytes` is bytes per base weight (2 for bf16); `tokens` is batch size × sequence length.
+// Activations follow what train/llama_train.cc keeps per token: per layer the block input, both normed
+// inputs, q/k/v, attention output, softmax logsumexp, the mid residual, gate/up/SwiGLU output and the
+// LoRA A·x of every target; at the end the normed output and the logits.
+TrainMemoryEstimate estimate_train_memory(const LlamaConfig& model, const LoraConfig& lora, int64_t base_dtype_bytes,
+                                          int64_t tokens, const std::string& optimizer);
+
+}  // namespace rxlm
