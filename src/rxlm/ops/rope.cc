@@ -43,11 +43,19 @@ Rope::Rope(const LlamaConfig& config, const std::vector<float>& frequency_diviso
 }
 
 void Rope::apply(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const {
+  rotate(x, n_tokens, n_heads, positions, 1.0);
+}
+
+void Rope::apply_backward(float* d_x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const {
+  rotate(d_x, n_tokens, n_heads, positions, -1.0);
+}
+
+void Rope::rotate(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions, double direction) const {
   const int64_t half = head_dim_ / 2;
   std::vector<float> cos_t(static_cast<size_t>(half)), sin_t(static_cast<size_t>(half));
   for (int64_t t = 0; t < n_tokens; ++t) {
     for (int64_t i = 0; i < half; ++i) {
-      const double angle = static_cast<double>(positions[t]) * inv_freq_[i];
+      const double angle = direction * static_cast<double>(positions[t]) * inv_freq_[i];
       cos_t[i] = static_cast<float>(std::cos(angle));
       sin_t[i] = static_cast<float>(std::sin(angle));
     }

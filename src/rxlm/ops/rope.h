@@ -19,11 +19,15 @@ class Rope {
   explicit Rope(const LlamaConfig& config, const std::vector<float>& frequency_divisors = {});
   // Rotates x laid out [n_tokens, n_heads, head_dim] in place; token t sits at positions[t].
   void apply(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const;
+  // Backward of apply: the rotation is orthogonal, so the input gradient is the output gradient rotated by
+  // the opposite angle. Overwrites d_x in place (an activation gradient, ops gradient rule).
+  void apply_backward(float* d_x, int64_t n_tokens, int64_t n_heads, const int64_t* positions) const;
 
  private:
   int64_t head_dim_;
   bool adjacent_pairs_;
   std::vector<double> inv_freq_;
+  void rotate(float* x, int64_t n_tokens, int64_t n_heads, const int64_t* positions, double direction) const;
 };
 
 }  // namespace rxlm
