@@ -15,6 +15,7 @@
 #include "rxlm/io/safetensors.h"
 #include "rxlm/lora/peft_adapter.h"
 #include "rxlm/train/llama_train.h"
+#include "rxlm/train/optimizer.h"
 
 namespace rxlm {
 namespace {
@@ -53,7 +54,7 @@ double relative_error(const std::vector<float>& got, const TensorView& want) {
 
 class LoraReference : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(LoraReference, LossGradientsAndSgdTrajectoryMatchPeft) {
+TEST_P(LoraReference, LossGradientsAndTrajectoryMatchPeft) {
   const ReferenceCase c = load_case(GetParam());
   const Checkpoint checkpoint = load_checkpoint(root + "/tests/fixtures/tiny_llama/f32");
   LoraWeights lora = init_lora_weights(checkpoint.config, c.lora, 1);
@@ -85,8 +86,17 @@ TEST_P(LoraReference, LossGradientsAndSgdTrajectoryMatchPeft) {
   // 2 layers × every target × (B, and A when trained)
   EXPECT_EQ(compared, 2 * static_cast<int>(c.lora.target_modules.size()) * (c.lora.freeze_a ? 1 : 2));
 
-  // 10 SGD steps from the same start: loss before each step, as the reference records it.
+  // 10 optimiser steps from the same start: loss before each step, as the reference records it.
   read_lora_tensors(*tensors, lora);
+  const bool adamw = c.json["optimizer"] == "adamw";
+  AdamWSettings settings;
+  if (adamw) {
+    settings.beta1 = c.json["adamw"]["betas"][0];
+    settings.beta2 = c.json["adamw"]["betas"][1];
+    settings.eps = c.json["adamw"]["eps"];
+    settings.weight_decay = c.json["adamw"]["weight_decay"];
+  }
+  AdamW adam(lora, settings);
   const auto trajectory = c.json["trajectory"].get<std::vector<double>>();
   ASSERT_EQ(trajectory.size(), 10u);
   double worst_step = 0, last_loss = 0;
@@ -96,17 +106,21 @@ TEST_P(LoraReference, LossGradientsAndSgdTrajectoryMatchPeft) {
     const double err = std::abs(last_loss - trajectory[step]) / trajectory[step];
     EXPECT_LE(err, 1e-4) << "step " << step;
     worst_step = std::max(worst_step, err);
-    sgd_step(lora, c.json["lr"].get<double>());
+    if (adamw)
+      adam.step(lora, c.json["lr"].get<double>());
+    else
+      sgd_step(lora, c.json["lr"].get<double>());
   }
   // The measured figures, for the acceptance note.
-  std::printf("%s: loss %.7f (PEFT %.7f, rel err %.2e); worst gradient rel err %.2e over %d tensors; "
+  std::printf("%s (%s): loss %.7f (PEFT %.7f, rel err %.2e); worst gradient rel err %.2e over %d tensors; "
               "trajectory %.6f -> %.6f, worst step rel err %.2e\n",
-              GetParam().c_str(), loss, want_loss, std::abs(loss - want_loss) / want_loss, worst_grad, compared,
+              GetParam().c_str(), adamw ? "adamw" : "sgd", loss, want_loss, std::abs(loss - want_loss) / want_loss, worst_grad, compared,
               trajectory.front(), last_loss, worst_step);
   EXPECT_LT(trajectory.back(), 0.95 * trajectory.front()) << "the reference loss must move for the test to mean much";
 }
 
-INSTANTIATE_TEST_SUITE_P(Peft, LoraReference, ::testing::Values("ffa_r16", "ffa_r32", "standard_r16", "standard_all_r8"));
+INSTANTIATE_TEST_SUITE_P(Peft, LoraReference, ::testing::Values("ffa_r16", "ffa_r32", "standard_r16", "standard_all_r8",
+                                                           "ffa_r16_adamw", "standard_r16_adamw"));
 
 // A PEFT-saved adapter (nonzero B, so the adapter changes the logits) read through rxlm's PEFT loader gives
 // PEFT's logits on every real (unpadded) token.

@@ -8,6 +8,8 @@ Cases (one directory each):
   standard_r16/  standard LoRA (A and B trained), r=16, B set to small seeded random values so that A's
                  gradient is not zero (with PEFT's B=0 it would be)
   standard_all_r8/  standard LoRA on all seven linear layers of each block, r=8, B random as above
+  ffa_r16_adamw/, standard_r16_adamw/  as ffa_r16 / standard_r16 but the trajectory uses torch.optim.AdamW
+                 (betas 0.9/0.999, eps 1e-8, weight_decay 0.1)
 Each holds
   case.json               tokens and labels of the 2-sample batch (prompts masked with -100), r, alpha,
                           freeze_a, lr, initial loss and the 10-step SGD loss trajectory
@@ -43,7 +45,10 @@ CASES = {
     "ffa_r32": dict(r=32, freeze_a=True, lr=2.0),
     "standard_r16": dict(r=16, freeze_a=False, lr=2.0, save_adapter=True),
     "standard_all_r8": dict(r=8, freeze_a=False, lr=1.0, targets=ALL_MODULES),
+    "ffa_r16_adamw": dict(r=16, freeze_a=True, lr=0.01, optimizer="adamw"),
+    "standard_r16_adamw": dict(r=16, freeze_a=False, lr=0.01, optimizer="adamw"),
 }
+ADAMW = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
 
 
 def make_batch(vocab: int):
@@ -88,7 +93,8 @@ def save_adapter_and_logits(model, case_dir: Path, ids, mask):
     save_file({"logits": logits.contiguous()}, case_dir / "logits.safetensors")
 
 
-def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV, save_adapter=False):
+def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV, save_adapter=False,
+             optimizer="sgd"):
     torch.manual_seed(SEED)
     base = LlamaForCausalLM.from_pretrained(BASE, torch_dtype=torch.float32, attn_implementation="eager")
     config = LoraConfig(r=r, lora_alpha=16, target_modules=targets, lora_dropout=0.0, bias="none",
@@ -120,7 +126,7 @@ def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV
     save_file({k: v.contiguous() for k, v in out_tensors.items()}, case_dir / "tensors.safetensors")
 
     trainable = [p for p in params.values() if p.requires_grad]
-    opt = torch.optim.SGD(trainable, lr=lr)
+    opt = torch.optim.SGD(trainable, lr=lr) if optimizer == "sgd" else torch.optim.AdamW(trainable, lr=lr, **ADAMW)
     opt.zero_grad()
     trajectory = []
     for _ in range(STEPS):
@@ -133,6 +139,7 @@ def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV
     case = {
         "base": "tests/fixtures/tiny_llama/f32",
         "r": r, "lora_alpha": 16, "freeze_a": freeze_a, "lr": lr, "target_modules": targets,
+        "optimizer": optimizer, **({"adamw": {**ADAMW, "betas": list(ADAMW["betas"])}} if optimizer == "adamw" else {}),
         "sequences": [{"tokens": t, "labels": l} for t, l in samples],
         "loss": trajectory[0],
         "trajectory": trajectory,

@@ -295,13 +295,4 @@ double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) 
   return loss_sum / static_cast<double>(counted);
 }
 
-void sgd_step(LoraWeights& lora, double learning_rate) {
-  const float lr = static_cast<float>(learning_rate);
-  for (LoraAdapter& a : lora.adapters) {
-    for (size_t i = 0; i < a.b.size(); ++i) a.b[i] -= lr * a.grad_b[i];
-    if (!lora.config.freeze_a)
-      for (size_t i = 0; i < a.a.size(); ++i) a.a[i] -= lr * a.grad_a[i];
-  }
-}
-
 }  // namespace rxlm

@@ -54,7 +54,4 @@ class LlamaLoraTrainer {
   std::vector<float> final_norm_;
 };
 
-// Plain SGD on the trainable LoRA tensors: p −= lr · grad (torch.optim.SGD without momentum).
-void sgd_step(LoraWeights& lora, double learning_rate);
-
 }  // namespace rxlm

@@ -1,0 +1,58 @@
+// SGD and AdamW on LoRA tensors.
+#include "rxlm/train/optimizer.h"
+
+#include <cmath>
+
+#include "rxlm/core/error.h"
+
+namespace rxlm {
+
+void sgd_step(LoraWeights& lora, double learning_rate) {
+  const float lr = static_cast<float>(learning_rate);
+  for (LoraAdapter& a : lora.adapters) {
+    for (size_t i = 0; i < a.b.size(); ++i) a.b[i] -= lr * a.grad_b[i];
+    if (!lora.config.freeze_a)
+      for (size_t i = 0; i < a.a.size(); ++i) a.a[i] -= lr * a.grad_a[i];
+  }
+}
+
+AdamW::AdamW(const LoraWeights& lora, AdamWSettings settings) : settings_(settings) {
+  if (!(settings.beta1 >= 0 && settings.beta1 < 1 && settings.beta2 >= 0 && settings.beta2 < 1))
+    fail("adamw: betas ({}, {}) must lie in [0, 1)", settings.beta1, settings.beta2);
+  if (!(settings.eps > 0)) fail("adamw: eps {} must be positive", settings.eps);
+  for (const LoraAdapter& a : lora.adapters) {
+    b_.push_back({std::vector<float>(a.b.size(), 0.f), std::vector<float>(a.b.size(), 0.f)});
+    if (!lora.config.freeze_a) a_.push_back({std::vector<float>(a.a.size(), 0.f), std::vector<float>(a.a.size(), 0.f)});
+  }
+}
+
+void AdamW::update(std::vector<float>& p, const std::vector<float>& g, Moments& s, double lr) const {
+  // Scalars as PyTorch forms them (Python floats, i.e. f64), elementwise arithmetic in f32 like its kernels.
+  const double t = static_cast<double>(step_);
+  const float decay = static_cast<float>(1.0 - lr * settings_.weight_decay);
+  const float one_minus_beta1 = static_cast<float>(1.0 - settings_.beta1);
+  const float beta2 = static_cast<float>(settings_.beta2), one_minus_beta2 = static_cast<float>(1.0 - settings_.beta2);
+  const float step_size = static_cast<float>(lr / (1.0 - std::pow(settings_.beta1, t)));
+  const float correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(settings_.beta2, t)));
+  const float eps = static_cast<float>(settings_.eps);
+  for (size_t i = 0; i < p.size(); ++i) {
+    p[i] *= decay;
+    s.m[i] += one_minus_beta1 * (g[i] - s.m[i]);
+    s.v[i] = s.v[i] * beta2 + one_minus_beta2 * g[i] * g[i];
+    const float denom = std::sqrt(s.v[i]) / correction2_sqrt + eps;
+    p[i] -= step_size * (s.m[i] / denom);
+  }
+}
+
+void AdamW::step(LoraWeights& lora, double learning_rate) {
+  if (lora.adapters.size() != b_.size()) fail("adamw: the optimiser was made for {} adapters, not {}", b_.size(),
+                                              lora.adapters.size());
+  ++step_;
+  for (size_t i = 0; i < lora.adapters.size(); ++i) {
+    LoraAdapter& a = lora.adapters[i];
+    update(a.b, a.grad_b, b_[i], learning_rate);
+    if (!a_.empty()) update(a.a, a.grad_a, a_[i], learning_rate);
+  }
+}
+
+}  // namespace rxlm
