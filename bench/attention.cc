@@ -5,6 +5,7 @@
 //   bench_attention [--n 512,1024,2048,4096] [--d 64,128] [--reps 5] [--threads 2]
 //                   [--torch bench/attention_torch.py] [--python python3] [--json attention.json]
 //   bench_attention --limits 1 --threads 1 --n 2048 --d 128   (per-core FLOPs per CPU-second: what limits it)
+//   bench_attention --decode 1 --n 1024,4096,16384 --d 128 --reps 20   (one token against a KV cache)
 #include <cblas.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -298,6 +299,76 @@ int limits(int n, int d, int reps, TorchProcess& torch) {
   return 0;
 }
 
+// Decode: one query token per step against a KV cache of n_k keys (all visible), 32/8 heads; the step must
+// stream K and V once, so its figure of merit is K+V bytes per second against a read bandwidth measured here.
+int decode(const std::vector<int>& cache_lengths, int d, int reps, int threads) {
+  std::vector<float> big(size_t(64) << 20, 1.f);  // 256 MB, far past the caches
+  double best_bw = 0;
+  for (int rep = 0; rep < 5; ++rep) {
+    const double start = now();
+    float total = 0.f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      float lanes[16] = {};  // independent lanes: vectorises without reassociating one sum
+#pragma omp for
+      for (size_t i = 0; i < big.size(); i += 16)
+        for (int j = 0; j < 16; ++j) lanes[j] += big[i + j];
+      for (float x : lanes) total += x;
+    }
+    best_bw = std::max(best_bw, big.size() * 4.0 / (now() - start) / 1e9);
+    if (total < 0) std::printf("?");
+  }
+  std::printf("# decode: 1 query token, 32/8 heads, d=%d, %d threads; read bandwidth (2 threads, 256 MB sum) %.1f GB/s\n",
+              d, threads, best_bw);
+  std::printf("%8s %22s %22s %10s %8s\n", "n_k", "FA-2 ms median [min-max]", "naive ms median [min-max]",
+              "FA-2 GB/s", "% bw");
+  for (int nk : cache_lengths) {
+    std::mt19937 rng(nk);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<float> q(size_t(kHeads) * d), k(size_t(nk) * kKvHeads * d), v(k.size()), o(q.size()), lse(kHeads);
+    for (auto* x : {&q, &k, &v})
+      for (float& e : *x) e = normal(rng);
+    std::vector<int32_t> cu_q{0, 1}, cu_k{0, nk};
+    rxlm::FlashAttentionParams p;
+    p.q = q.data();
+    p.k = k.data();
+    p.v = v.data();
+    p.o = o.data();
+    p.lse = lse.data();
+    rxlm::dense_strides(kHeads, d, &p.q_row_stride, &p.q_head_stride);
+    rxlm::dense_strides(kHeads, d, &p.o_row_stride, &p.o_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &p.k_row_stride, &p.k_head_stride);
+    rxlm::dense_strides(kKvHeads, d, &p.v_row_stride, &p.v_head_stride);
+    p.cu_seqlens_q = cu_q.data();
+    p.cu_seqlens_k = cu_k.data();
+    p.n_seqs = 1;
+    p.n_heads = kHeads;
+    p.n_kv_heads = kKvHeads;
+    p.head_dim = d;
+    p.scale = 1.f / std::sqrt(float(d));
+    p.causal = true;
+    std::vector<char> ws(rxlm::flash_attention_forward_workspace_bytes(p, threads));
+    std::vector<double> fa, naive;
+    for (int rep = 0; rep <= reps; ++rep) {  // rep 0 is the warm-up
+      double start = now();
+      rxlm::flash_attention_forward(p, ws.data(), ws.size(), threads);
+      const double t_fa = now() - start;
+      start = now();
+      rxlm::attention_naive_forward(p);
+      const double t_naive = now() - start;
+      if (rep > 0) {
+        fa.push_back(t_fa);
+        naive.push_back(t_naive);
+      }
+    }
+    const Stats a = stats(fa), b = stats(naive);
+    const double gbs = 2.0 * k.size() * 4 / a.median / 1e9;
+    std::printf("%8d %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %10.1f %7.0f%%\n", nk, a.median * 1e3, a.min * 1e3,
+                a.max * 1e3, b.median * 1e3, b.min * 1e3, b.max * 1e3, gbs, 100.0 * gbs / best_bw);
+  }
+  return 0;
+}
+
 int memory_child(const std::string& impl, int n, int d, const std::string& file, int threads) {
   Problem pb(n, d, false);
   pb.read(file);
@@ -322,7 +393,7 @@ int main(int argc, char** argv) {
   std::string torch_script = "bench/attention_torch.py", python = "python3", json_path = "attention.json";
   std::string child_impl, child_file;
   int child_n = 0, child_d = 0;
-  bool limits_mode = false;
+  bool limits_mode = false, decode_mode = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string key = argv[i], value = argv[i + 1];
     if (key == "--n") ns = parse_list(value);
@@ -337,6 +408,7 @@ int main(int argc, char** argv) {
     else if (key == "--child-d") child_d = std::stoi(value);
     else if (key == "--child-file") child_file = value;
     else if (key == "--limits") limits_mode = value == "1";
+    else if (key == "--decode") decode_mode = value == "1";
     else {
       std::cerr << "unknown option " << key << "\n";
       return 2;
@@ -344,6 +416,7 @@ int main(int argc, char** argv) {
   }
   rxlm::set_num_threads(threads);  // OpenMP and OpenBLAS (the naive baseline and the sgemm peak)
   if (!child_impl.empty()) return memory_child(child_impl, child_n, child_d, child_file, threads);
+  if (decode_mode) return decode(ns, ds[0], reps, threads);
 
   try {
     TorchProcess torch(python, torch_script, threads);

@@ -5,6 +5,22 @@
 
 namespace rxlm::RXLM_FA_NS {
 
+// Decode streams each K/V row once and every row of one KV head sits a whole cache row (all heads) away from
+// the next, one page apart for 8 heads × 128: hardware prefetchers stop at page boundaries, so the next
+// block's rows are requested ahead by hand.
+inline void prefetch_block(const FlashAttentionParams& p, const Geometry& g, const SeqRange& sr, int kvh, int kb0,
+                           int n_visible) {
+  const int end = imin(kb0 + g.bc, n_visible);
+  for (int j = kb0; j < end; ++j) {
+    const float* k = p.k + (sr.k0 + j) * p.k_row_stride + kvh * p.k_head_stride;
+    const float* v = p.v + (sr.k0 + j) * p.v_row_stride + kvh * p.v_head_stride;
+    for (int c = 0; c < g.d; c += 16) {
+      __builtin_prefetch(k + c);
+      __builtin_prefetch(v + c);
+    }
+  }
+}
+
 // One query block of one GQA group, tokens t0 .. t0+bt of sequence `sr`: running max m, running sum l and
 // the unnormalised accumulator are rescaled per KV block; o = acc / l once at the end; lse saved.
 // kt_all: the call's pre-transposed keys (transpose_keys) or null to transpose each block here (decode, where
@@ -39,6 +55,7 @@ inline void forward_block(const FlashAttentionParams& p, const Geometry& g, int 
     const int bc = imin(g.bc, n_visible - kb0);
     const int ncols = static_cast<int>(round_up(bc, VW));
     const float* kt_block = kt;
+    if (kt_all == nullptr) prefetch_block(p, g, sr, kvh, kb0 + g.bc, n_visible);  // one block ahead
     if (kt_all != nullptr) {
       kt_block = kt_all->panel(kvh, seq, kb0, g.bc);
     } else {
