@@ -61,6 +61,30 @@ long status_bytes(const char* field) {
   return 0;
 }
 
+// Causal, one sequence, dense token-major tensors with the benchmark's 32/8 heads.
+rxlm::FlashAttentionParams dense_params(int d, const float* q, const float* k, const float* v, float* o, float* lse,
+                                       const int32_t* cu_q, const int32_t* cu_k) {
+  rxlm::FlashAttentionParams p;
+  p.q = q;
+  p.k = k;
+  p.v = v;
+  p.o = o;
+  p.lse = lse;
+  rxlm::dense_strides(kHeads, d, &p.q_row_stride, &p.q_head_stride);
+  rxlm::dense_strides(kHeads, d, &p.o_row_stride, &p.o_head_stride);
+  rxlm::dense_strides(kKvHeads, d, &p.k_row_stride, &p.k_head_stride);
+  rxlm::dense_strides(kKvHeads, d, &p.v_row_stride, &p.v_head_stride);
+  p.cu_seqlens_q = cu_q;
+  p.cu_seqlens_k = cu_k;
+  p.n_seqs = 1;
+  p.n_heads = kHeads;
+  p.n_kv_heads = kKvHeads;
+  p.head_dim = d;
+  p.scale = 1.f / std::sqrt(float(d));
+  p.causal = true;
+  return p;
+}
+
 // One causal batch-1 problem in rxlm's token-major layout, and every output of a forward+backward.
 struct Problem {
   int n, d;
@@ -88,23 +112,7 @@ struct Problem {
   }
   rxlm::FlashAttentionGradParams params() {
     rxlm::FlashAttentionGradParams g;
-    rxlm::FlashAttentionParams& p = g.fwd;
-    p.q = q.data();
-    p.k = k.data();
-    p.v = v.data();
-    p.o = o.data();
-    p.lse = lse.data();
-    rxlm::dense_strides(kHeads, d, &p.q_row_stride, &p.q_head_stride);
-    rxlm::dense_strides(kHeads, d, &p.o_row_stride, &p.o_head_stride);
-    rxlm::dense_strides(kKvHeads, d, &p.k_row_stride, &p.k_head_stride);
-    rxlm::dense_strides(kKvHeads, d, &p.v_row_stride, &p.v_head_stride);
-    p.cu_seqlens_q = p.cu_seqlens_k = cu.data();
-    p.n_seqs = 1;
-    p.n_heads = kHeads;
-    p.n_kv_heads = kKvHeads;
-    p.head_dim = d;
-    p.scale = 1.f / std::sqrt(float(d));
-    p.causal = true;
+    g.fwd = dense_params(d, q.data(), k.data(), v.data(), o.data(), lse.data(), cu.data(), cu.data());
     g.d_o = d_o.data();
     g.d_q = dq.data();
     g.d_k = dk.data();
@@ -329,24 +337,8 @@ int decode(const std::vector<int>& cache_lengths, int d, int reps, int threads) 
     for (auto* x : {&q, &k, &v})
       for (float& e : *x) e = normal(rng);
     std::vector<int32_t> cu_q{0, 1}, cu_k{0, nk};
-    rxlm::FlashAttentionParams p;
-    p.q = q.data();
-    p.k = k.data();
-    p.v = v.data();
-    p.o = o.data();
-    p.lse = lse.data();
-    rxlm::dense_strides(kHeads, d, &p.q_row_stride, &p.q_head_stride);
-    rxlm::dense_strides(kHeads, d, &p.o_row_stride, &p.o_head_stride);
-    rxlm::dense_strides(kKvHeads, d, &p.k_row_stride, &p.k_head_stride);
-    rxlm::dense_strides(kKvHeads, d, &p.v_row_stride, &p.v_head_stride);
-    p.cu_seqlens_q = cu_q.data();
-    p.cu_seqlens_k = cu_k.data();
-    p.n_seqs = 1;
-    p.n_heads = kHeads;
-    p.n_kv_heads = kKvHeads;
-    p.head_dim = d;
-    p.scale = 1.f / std::sqrt(float(d));
-    p.causal = true;
+    const rxlm::FlashAttentionParams p =
+        dense_params(d, q.data(), k.data(), v.data(), o.data(), lse.data(), cu_q.data(), cu_k.data());
     std::vector<char> ws(rxlm::flash_attention_forward_workspace_bytes(p, threads));
     std::vector<double> fa, naive;
     for (int rep = 0; rep <= reps; ++rep) {  // rep 0 is the warm-up
