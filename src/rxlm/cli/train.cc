@@ -66,14 +66,16 @@ void dry_run(const TrainOptions& o) {
   const int64_t base_bytes = dtype_bytes_of(model.torch_dtype);
   const TrainMemoryEstimate m =
       estimate_train_memory(model, lora, base_bytes, o.batch_size * o.max_length, o.optimizer);
-  fmt::print("memory estimate ({} × {} tokens, {}, base at {} bytes/weight, no activation checkpointing):\n",
+  fmt::print("memory estimate ({} × {} tokens, {}, base at {} bytes/weight):\n",
              o.batch_size, o.max_length, o.optimizer, base_bytes);
   fmt::print("  base weights     {}\n", gib(m.base_weights));
   fmt::print("  adapter (f32)    {}\n", gib(m.adapter));
   fmt::print("  gradients        {}\n", gib(m.gradients));
   fmt::print("  optimizer state  {}\n", gib(m.optimizer_state));
-  fmt::print("  activations      {}\n", gib(m.activations));
-  fmt::print("  total            {}\n", gib(m.total()));
+  fmt::print("  activations      {} (all layers kept), {} (per-layer checkpointing)\n", gib(m.activations),
+             gib(m.activations_checkpointed));
+  fmt::print("  total            {} (all layers kept), {} (per-layer checkpointing)\n", gib(m.total(false)),
+             gib(m.total(true)));
 }
 
 const bool registered = register_command(

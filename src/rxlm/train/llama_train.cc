@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -101,6 +102,17 @@ struct LlamaLoraTrainer::Saved {
   struct Layer {
     std::vector<float> x_in, xn1, q, k, v, o, lse, x_mid, xn2, gate, up, h;  // [N, ...]
     std::vector<float> ax[kModules];                                       // LoRA A x per adapted module
+    // Activation checkpointing keeps only the block input; the backward recomputes the rest.
+    int64_t floats() const {
+      int64_t total = 0;
+      for (auto* v : {&x_in, &xn1, &q, &k, &v, &o, &lse, &x_mid, &xn2, &gate, &up, &h}) total += std::ssize(*v);
+      for (auto& m : ax) total += std::ssize(m);
+      return total;
+    }
+    void release_all_but_input() {
+      for (auto* v : {&xn1, &q, &k, &v, &o, &lse, &x_mid, &xn2, &gate, &up, &h}) std::vector<float>().swap(*v);
+      for (auto& m : ax) std::vector<float>().swap(m);
+    }
   };
   int64_t n = 0;
   std::vector<int32_t> targets;  // shifted labels, one per packed token
@@ -109,6 +121,13 @@ struct LlamaLoraTrainer::Saved {
   std::vector<Layer> layers;
   std::vector<float> x_final, xf, logits;
   std::vector<std::byte> workspace;
+
+  // Floats held in saved activations right now (the logits included), for the memory accounting.
+  int64_t floats() const {
+    int64_t total = std::ssize(x_final) + std::ssize(xf) + std::ssize(logits);
+    for (const Layer& l : layers) total += l.floats();
+    return total;
+  }
 };
 
 LlamaLoraTrainer::LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lora)
@@ -144,10 +163,55 @@ LlamaLoraTrainer::LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lo
   }
 }
 
-void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s) {
-  const int64_t hidden = config_.hidden_size, q_dim = config_.q_dim(), kv_dim = config_.kv_dim();
+// One decoder block: x holds the block input (already saved in x_in) and receives its output; every
+// activation the backward needs is saved in s.layers[l].
+void LlamaLoraTrainer::layer_forward(int64_t l, Saved& s, std::vector<float>& x) {
+  const int64_t n = s.n, hidden = config_.hidden_size, q_dim = config_.q_dim(), kv_dim = config_.kv_dim();
   const int64_t inter = config_.intermediate_size;
+  const int heads = static_cast<int>(config_.num_attention_heads), kv_heads = static_cast<int>(config_.num_key_value_heads);
+  const float scale = static_cast<float>(lora_.config.scale());
   const auto& names = lora_module_names();
+  Saved::Layer& a = s.layers[l];
+  std::vector<float> tmp(static_cast<size_t>(n * hidden));
+  const LlamaTrainLayer& w = layers_[l];
+  auto lin = [&](int m) { return Linear{w.proj[m], lora_.find(l, names[m]), scale}; };
+  a.xn1.resize(static_cast<size_t>(n * hidden));
+  rmsnorm_forward(x.data(), w.input_norm.data(), n, hidden, config_.rms_norm_eps, a.xn1.data());
+  a.q.resize(static_cast<size_t>(n * q_dim));
+  a.k.resize(static_cast<size_t>(n * kv_dim));
+  a.v.resize(static_cast<size_t>(n * kv_dim));
+  linear_forward(lin(kQ), a.xn1.data(), n, a.q.data(), a.ax[kQ]);
+  linear_forward(lin(kK), a.xn1.data(), n, a.k.data(), a.ax[kK]);
+  linear_forward(lin(kV), a.xn1.data(), n, a.v.data(), a.ax[kV]);
+  rope_.apply(a.q.data(), n, heads, s.positions.data());
+  rope_.apply(a.k.data(), n, kv_heads, s.positions.data());
+
+  a.o.resize(static_cast<size_t>(n * q_dim));
+  a.lse.resize(static_cast<size_t>(n * heads));
+  const FlashAttentionParams p = attention_params(config_, a.q.data(), a.k.data(), a.v.data(), a.o.data(),
+                                                  a.lse.data(), s.cu_seqlens);
+  const int threads = omp_get_max_threads();
+  const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
+  if (s.workspace.size() < bytes) s.workspace.resize(bytes);
+  flash_attention_forward(p, s.workspace.data(), s.workspace.size(), threads);
+
+  linear_forward(lin(kO), a.o.data(), n, tmp.data(), a.ax[kO]);
+  for (int64_t i = 0; i < n * hidden; ++i) x[i] += tmp[i];
+  a.x_mid = x;
+  a.xn2.resize(static_cast<size_t>(n * hidden));
+  rmsnorm_forward(x.data(), w.post_attention_norm.data(), n, hidden, config_.rms_norm_eps, a.xn2.data());
+  a.gate.resize(static_cast<size_t>(n * inter));
+  a.up.resize(static_cast<size_t>(n * inter));
+  a.h.resize(static_cast<size_t>(n * inter));
+  linear_forward(lin(kGate), a.xn2.data(), n, a.gate.data(), a.ax[kGate]);
+  linear_forward(lin(kUp), a.xn2.data(), n, a.up.data(), a.ax[kUp]);
+  swiglu_forward(a.gate.data(), a.up.data(), n * inter, a.h.data());
+  linear_forward(lin(kDown), a.h.data(), n, tmp.data(), a.ax[kDown]);
+  for (int64_t i = 0; i < n * hidden; ++i) x[i] += tmp[i];
+}
+
+void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s) {
+  const int64_t hidden = config_.hidden_size;
   s.cu_seqlens = {0};
   s.targets.clear();
   s.positions.clear();
@@ -176,48 +240,11 @@ void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s) {
       fail("training batch: token id {} is outside the vocabulary (0..{})", tokens[t], embed_tokens_->rows() - 1);
     dequantize_row(embed_tokens_->dtype, embed_tokens_->row(tokens[t]), x.data() + t * hidden, hidden);
   }
-  const int heads = static_cast<int>(config_.num_attention_heads), kv_heads = static_cast<int>(config_.num_key_value_heads);
-  const float scale = static_cast<float>(lora_.config.scale());
   s.layers.resize(static_cast<size_t>(config_.num_hidden_layers));
-  std::vector<float> tmp(static_cast<size_t>(n * hidden));
   for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    Saved::Layer& a = s.layers[l];
-    const LlamaTrainLayer& w = layers_[l];
-    auto lin = [&](int m) { return Linear{w.proj[m], lora_.find(l, names[m]), scale}; };
-    a.x_in = x;
-    a.xn1.resize(static_cast<size_t>(n * hidden));
-    rmsnorm_forward(x.data(), w.input_norm.data(), n, hidden, config_.rms_norm_eps, a.xn1.data());
-    a.q.resize(static_cast<size_t>(n * q_dim));
-    a.k.resize(static_cast<size_t>(n * kv_dim));
-    a.v.resize(static_cast<size_t>(n * kv_dim));
-    linear_forward(lin(kQ), a.xn1.data(), n, a.q.data(), a.ax[kQ]);
-    linear_forward(lin(kK), a.xn1.data(), n, a.k.data(), a.ax[kK]);
-    linear_forward(lin(kV), a.xn1.data(), n, a.v.data(), a.ax[kV]);
-    rope_.apply(a.q.data(), n, heads, s.positions.data());
-    rope_.apply(a.k.data(), n, kv_heads, s.positions.data());
-
-    a.o.resize(static_cast<size_t>(n * q_dim));
-    a.lse.resize(static_cast<size_t>(n * heads));
-    const FlashAttentionParams p = attention_params(config_, a.q.data(), a.k.data(), a.v.data(), a.o.data(),
-                                                    a.lse.data(), s.cu_seqlens);
-    const int threads = omp_get_max_threads();
-    const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
-    if (s.workspace.size() < bytes) s.workspace.resize(bytes);
-    flash_attention_forward(p, s.workspace.data(), s.workspace.size(), threads);
-
-    linear_forward(lin(kO), a.o.data(), n, tmp.data(), a.ax[kO]);
-    for (int64_t i = 0; i < n * hidden; ++i) x[i] += tmp[i];
-    a.x_mid = x;
-    a.xn2.resize(static_cast<size_t>(n * hidden));
-    rmsnorm_forward(x.data(), w.post_attention_norm.data(), n, hidden, config_.rms_norm_eps, a.xn2.data());
-    a.gate.resize(static_cast<size_t>(n * inter));
-    a.up.resize(static_cast<size_t>(n * inter));
-    a.h.resize(static_cast<size_t>(n * inter));
-    linear_forward(lin(kGate), a.xn2.data(), n, a.gate.data(), a.ax[kGate]);
-    linear_forward(lin(kUp), a.xn2.data(), n, a.up.data(), a.ax[kUp]);
-    swiglu_forward(a.gate.data(), a.up.data(), n * inter, a.h.data());
-    linear_forward(lin(kDown), a.h.data(), n, tmp.data(), a.ax[kDown]);
-    for (int64_t i = 0; i < n * hidden; ++i) x[i] += tmp[i];
+    s.layers[l].x_in = x;
+    layer_forward(l, s, x);
+    if (checkpoint_activations_) s.layers[l].release_all_but_input();
   }
   s.x_final = std::move(x);
   s.xf.resize(static_cast<size_t>(n * hidden));
@@ -235,6 +262,7 @@ std::vector<float> LlamaLoraTrainer::logits(std::span<const TrainSequence> batch
 double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) {
   Saved s;
   forward(batch, s);
+  peak_saved_floats_ = s.floats();
   const int64_t n = s.n, hidden = config_.hidden_size, vocab = config_.vocab_size;
   const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
   int64_t counted = 0;
@@ -257,6 +285,11 @@ double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) 
   std::vector<float> d_o(static_cast<size_t>(n * q_dim)), d_q(d_o.size());
   std::vector<float> d_k(static_cast<size_t>(n * kv_dim)), d_v(d_k.size());
   for (int64_t l = config_.num_hidden_layers - 1; l >= 0; --l) {
+    if (checkpoint_activations_) {
+      std::vector<float> x = s.layers[l].x_in;
+      layer_forward(l, s, x);
+      peak_saved_floats_ = std::max(peak_saved_floats_, s.floats());
+    }
     const Saved::Layer& a = s.layers[l];
     const LlamaTrainLayer& w = layers_[l];
     auto lin = [&](int m) { return Linear{w.proj[m], lora_.find(l, names[m]), scale}; };
@@ -291,6 +324,7 @@ double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) 
     rmsnorm_backward(a.x_in.data(), w.input_norm.data(), d_norm_in.data(), n, hidden, config_.rms_norm_eps,
                      d_tmp.data());
     for (int64_t i = 0; i < n * hidden; ++i) d_x[i] += d_tmp[i];
+    if (checkpoint_activations_) s.layers[l].release_all_but_input();
   }
   return loss_sum / static_cast<double>(counted);
 }

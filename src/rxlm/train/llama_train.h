@@ -37,12 +37,20 @@ class LlamaLoraTrainer {
   // trained). Throws when no token of the batch is scored.
   double forward_backward(std::span<const TrainSequence> batch);
 
+  // Per-layer activation checkpointing: the forward keeps only each block's input and the backward
+  // recomputes one block at a time, so saved activations are one hidden vector per token and layer plus
+  // one block's worth, at the cost of a second forward. Gradients are identical (the same arithmetic).
+  void set_activation_checkpointing(bool on) { checkpoint_activations_ = on; }
+  // The most f32 values the last forward_backward held in saved activations at once (logits included).
+  int64_t peak_saved_floats() const { return peak_saved_floats_; }
+
   // Forward only: logits [total tokens, vocab] of the packed batch, for comparisons against PEFT.
   std::vector<float> logits(std::span<const TrainSequence> batch);
 
  private:
   struct Saved;
   void forward(std::span<const TrainSequence> batch, Saved& saved);
+  void layer_forward(int64_t layer, Saved& saved, std::vector<float>& x);
 
   const Checkpoint& checkpoint_;
   LoraWeights& lora_;
@@ -52,6 +60,8 @@ class LlamaLoraTrainer {
   const TensorView* embed_tokens_;
   const TensorView* lm_head_;
   std::vector<float> final_norm_;
+  bool checkpoint_activations_ = false;
+  int64_t peak_saved_floats_ = 0;
 };
 
 }  // namespace rxlm

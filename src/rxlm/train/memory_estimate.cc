@@ -18,8 +18,11 @@ TrainMemoryEstimate estimate_train_memory(const LlamaConfig& model, const LoraCo
   const int64_t targets_per_layer = static_cast<int64_t>(lora.target_modules.size());
   const int64_t per_layer = 4 * model.hidden_size + 2 * model.q_dim() + 2 * model.kv_dim() +
                             model.num_attention_heads + 3 * model.intermediate_size + lora.rank * targets_per_layer;
-  const int64_t per_token = model.num_hidden_layers * per_layer + model.hidden_size + model.vocab_size;
-  e.activations = static_cast<uint64_t>(4 * per_token * tokens);
+  const int64_t head = 2 * model.hidden_size + model.vocab_size;
+  e.activations = static_cast<uint64_t>(4 * (model.num_hidden_layers * per_layer + head) * tokens);
+  // Checkpointed: every layer's input, plus the rest of the one block being recomputed.
+  e.activations_checkpointed =
+      static_cast<uint64_t>(4 * ((model.num_hidden_layers - 1) * model.hidden_size + per_layer + head) * tokens);
   return e;
 }
 
