@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/jsonl.h"
 
 namespace rxlm {
 namespace {
@@ -25,20 +26,6 @@ void read_into(const SafetensorsFile& file, const std::string& name, const std::
          file.path().string(), name, shape_text(t->shape), shape_text(shape));
   out.resize(static_cast<size_t>(t->numel()));
   dequantize_row(t->dtype, t->data, out.data(), t->numel());
-}
-
-// Writes `text` to `path` via a temporary file and rename, so a crash never leaves half a config.
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) fail("{}: cannot write (disk full or no permission?)", tmp.string());
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) fail("{}: cannot rename into place: {}", path.string(), ec.message());
 }
 
 }  // namespace
@@ -113,7 +100,7 @@ void save_peft_adapter(const std::filesystem::path& dir, const LoraWeights& lora
       {"fan_in_fan_out", false},       {"init_lora_weights", true},
       {"inference_mode", true},        {"base_model_name_or_path", base_model},
       {"modules_to_save", nullptr},    {"use_dora", false}};
-  write_text_atomically(dir / "adapter_config.json", config.dump(2) + "\n");
+  write_file_atomic(dir / "adapter_config.json", config.dump(2) + "\n");
 }
 
 }  // namespace rxlm
