@@ -40,7 +40,7 @@ TEST_P(MatmulTest, FastMatchesReference) {
   const DType dtype = GetParam();
   std::mt19937 rng(1234);
   std::normal_distribution<float> normal(0.f, 1.f);
-  for (int64_t in : {32, 96, 544}) {
+  for (int64_t in : {32, 64, 96, 544}) {
     for (int64_t out : {1, 7, 300}) {
       for (int64_t n : {1, 3, 8, 9, 37}) {
         auto bytes = random_weights(dtype, out, in, rng);

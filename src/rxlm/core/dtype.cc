@@ -40,8 +40,6 @@ bool dtype_is_quantized(DType dtype) {
   return dtype == DType::Q8_0 || dtype == DType::Q4_0 || dtype == DType::Q4_1;
 }
 
-float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
-uint16_t f32_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 namespace {
 template <class Block>

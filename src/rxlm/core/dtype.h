@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <immintrin.h>
 #include <string_view>
 
 namespace rxlm {
@@ -34,8 +35,9 @@ inline uint16_t f32_to_bf16(float f) {
   bits += 0x7fffu + ((bits >> 16) & 1u);
   return static_cast<uint16_t>(bits >> 16);
 }
-float f16_to_f32(uint16_t h);
-uint16_t f32_to_f16(float f);
+// Inline: the quantised kernels convert two scales per block (F16C is part of x86-64-v3).
+inline float f16_to_f32(uint16_t h) { return _cvtsh_ss(h); }
+inline uint16_t f32_to_f16(float f) { return _cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
 
 // Converts n elements (n a multiple of the block size) of `src` in `dtype` to f32.
 void dequantize_row(DType dtype, const void* src, float* dst, int64_t n);
