@@ -50,10 +50,10 @@ TEST(TrainDryRun, StandardLoraRank16) {
   EXPECT_THAT(r.output, HasSubstr("standard LoRA"));
 }
 
-TEST(TrainDryRun, WithoutDryRunItRefusesRatherThanPretendingToTrain) {
+TEST(TrainDryRun, WithoutDryRunTrainingNeedsModelDataAndRunDirectory) {
   const CommandResult r = run_train("--model-config '" + config + "'");
   EXPECT_NE(r.status, 0);
-  EXPECT_THAT(r.output, HasSubstr("--dry-run"));
+  EXPECT_THAT(r.output, HasSubstr("training needs --model PATH --train train.jsonl --out RUN"));
 }
 
 TEST(TrainDryRun, UnknownTargetIsAnError) {

@@ -259,6 +259,12 @@ std::vector<float> LlamaLoraTrainer::logits(std::span<const TrainSequence> batch
   return std::move(s.logits);
 }
 
+double LlamaLoraTrainer::loss_sum(std::span<const TrainSequence> batch, int64_t* n_scored) {
+  Saved s;
+  forward(batch, s);
+  return cross_entropy_forward(s.logits.data(), s.targets.data(), s.n, config_.vocab_size, n_scored);
+}
+
 double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) {
   Saved s;
   forward(batch, s);

@@ -44,6 +44,10 @@ class LlamaLoraTrainer {
   // The most f32 values the last forward_backward held in saved activations at once (logits included).
   int64_t peak_saved_floats() const { return peak_saved_floats_; }
 
+  // Forward only: the summed loss over the batch's scored tokens and how many there were (so several
+  // batches average exactly like one), for validation.
+  double loss_sum(std::span<const TrainSequence> batch, int64_t* n_scored);
+
   // Forward only: logits [total tokens, vocab] of the packed batch, for comparisons against PEFT.
   std::vector<float> logits(std::span<const TrainSequence> batch);
 
