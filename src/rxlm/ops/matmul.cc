@@ -215,7 +215,8 @@ void matmul(const float* x, int64_t n, const TensorView& w, float* y) {
   std::vector<float> block(static_cast<size_t>(kBlockRows * in));
   for (int64_t r0 = 0; r0 < out; r0 += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, out - r0);
-#pragma omp parallel for schedule(static) if (n * out * in >= kParallelMinWork)
+    // Converted on this thread: the conversion is ~1/n of sgemm's work, and a parallel region here
+    // would alternate two thread pools (OpenMP's and OpenBLAS's) that spin while the other works.
     for (int64_t r = 0; r < rows; ++r) dequantize_row(w.dtype, w.row(r0 + r), block.data() + r * in, in);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, rows, in, 1.f, x, in, block.data(), in, 0.f,
                 y + r0, out);
