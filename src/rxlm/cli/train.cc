@@ -1,6 +1,7 @@
 // rxlm train: LoRA fine-tuning of a frozen Llama on chat JSONL (FFA-LoRA by default), and --dry-run:
 // trainable/frozen parameter counts and a memory estimate from config.json alone.
 #include <fmt/format.h>
+#include <algorithm>
 #include <cstdio>
 
 #include <memory>
@@ -46,6 +47,8 @@ struct TrainOptions {
   double weight_decay = 0.01;
   uint64_t seed = 42;
   bool checkpoint_activations = false;
+  int64_t save_steps = 0, max_steps = 0;
+  std::string resume;
   int64_t rank = 16;
   double alpha = 16.0;
   bool standard_lora = false;
@@ -122,9 +125,12 @@ void train(const TrainOptions& o) {
   settings.seed = o.seed;
   settings.checkpoint_activations = o.checkpoint_activations;
   settings.base_model = o.model;
+  settings.save_steps = o.save_steps;
+  settings.max_steps = o.max_steps;
+  settings.resume_from = o.resume;
   const int64_t per_epoch =
       (static_cast<int64_t>(train_data.sequences.size()) + o.batch_size - 1) / o.batch_size;
-  const int64_t total = per_epoch * o.epochs;
+  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
   // Plain lines, one per step (a terminal progress bar is not built yet).
   const TrainResult result = train_lora(
       checkpoint, weights, train_data.sequences, val_data.sequences, settings, o.out, [&](const TrainStep& step) {
@@ -135,7 +141,8 @@ void train(const TrainOptions& o) {
   for (size_t i = 0; i < result.val_losses.size(); ++i)
     fmt::print("validation loss {}: {:.4f}\n", i == 0 ? std::string("before training") : fmt::format("after epoch {}", i),
                result.val_losses[i]);
-  fmt::print("adapter: {}/adapter (PEFT layout), log: {}/log.jsonl\n", o.out, o.out);
+  fmt::print("adapter: {}/adapter (PEFT layout), log: {}/log.jsonl, checkpoints: {}/checkpoint-N\n", o.out, o.out,
+             o.out);
 }
 
 const bool registered = register_command(
@@ -154,6 +161,9 @@ const bool registered = register_command(
       app.add_option("--lr", o->lr, "Learning rate (default 1e-3)");
       app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (default 0.01)");
       app.add_option("--seed", o->seed, "Seed of lora_A's initialisation and the data order (default 42)");
+      app.add_option("--save-steps", o->save_steps, "Write RUN/checkpoint-N every N steps (default: only at the end)");
+      app.add_option("--max-steps", o->max_steps, "Stop after this many steps in all (default: every epoch)");
+      app.add_option("--resume", o->resume, "Continue from RUN/checkpoint-N (same data and settings)");
       app.add_flag("--checkpoint-activations", o->checkpoint_activations,
                    "Keep one hidden vector per token and layer; recompute the rest in the backward");
       app.add_option("--lora-rank", o->rank, "LoRA rank r (default 16)");

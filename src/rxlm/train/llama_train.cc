@@ -95,6 +95,17 @@ FlashAttentionParams attention_params(const LlamaConfig& c, const float* q, cons
   return p;
 }
 
+// One thread when the scores are few (as the inference forward does): a parallel region would cost more
+// than the work, and far more on a loaded machine where spinning threads wait for a core.
+int attention_threads(const std::vector<int32_t>& cu_seqlens, const LlamaConfig& c) {
+  int64_t work = 0;
+  for (size_t i = 1; i < cu_seqlens.size(); ++i) {
+    const int64_t len = cu_seqlens[i] - cu_seqlens[i - 1];
+    work += len * len * c.num_attention_heads * c.head_dim;
+  }
+  return work < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
+}
+
 }  // namespace
 
 // Activations the backward needs, per layer, for N packed tokens.
@@ -190,7 +201,7 @@ void LlamaLoraTrainer::layer_forward(int64_t l, Saved& s, std::vector<float>& x)
   a.lse.resize(static_cast<size_t>(n * heads));
   const FlashAttentionParams p = attention_params(config_, a.q.data(), a.k.data(), a.v.data(), a.o.data(),
                                                   a.lse.data(), s.cu_seqlens);
-  const int threads = omp_get_max_threads();
+  const int threads = attention_threads(s.cu_seqlens, config_);
   const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
   if (s.workspace.size() < bytes) s.workspace.resize(bytes);
   flash_attention_forward(p, s.workspace.data(), s.workspace.size(), threads);
@@ -318,7 +329,7 @@ double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) 
     dense_strides(heads, d, &g.d_q_row_stride, &g.d_q_head_stride);
     dense_strides(kv_heads, d, &g.d_k_row_stride, &g.d_k_head_stride);
     dense_strides(kv_heads, d, &g.d_v_row_stride, &g.d_v_head_stride);
-    const int threads = omp_get_max_threads();
+    const int threads = attention_threads(s.cu_seqlens, config_);
     const size_t bytes = flash_attention_backward_workspace_bytes(g, threads);
     if (s.workspace.size() < bytes) s.workspace.resize(bytes);
     flash_attention_backward(g, s.workspace.data(), s.workspace.size(), threads);

@@ -2,8 +2,12 @@
 #include "rxlm/train/optimizer.h"
 
 #include <cmath>
+#include <cstring>
+#include <string>
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/safetensors.h"
+#include "rxlm/lora/peft_adapter.h"
 
 namespace rxlm {
 
@@ -53,6 +57,51 @@ void AdamW::step(LoraWeights& lora, double learning_rate) {
     update(a.b, a.grad_b, b_[i], learning_rate);
     if (!a_.empty()) update(a.a, a.grad_a, a_[i], learning_rate);
   }
+}
+
+}  // namespace rxlm
+
+namespace rxlm {
+
+void AdamW::write_state(const std::filesystem::path& path, const LoraWeights& lora) const {
+  std::vector<SafetensorsEntry> entries;
+  auto add = [&](const LoraTarget& t, char matrix, const Moments& m, int64_t rows, int64_t cols) {
+    entries.push_back({peft_tensor_name(t, matrix, "exp_avg"), DType::F32, {rows, cols},
+                       std::as_bytes(std::span<const float>(m.m))});
+    entries.push_back({peft_tensor_name(t, matrix, "exp_avg_sq"), DType::F32, {rows, cols},
+                       std::as_bytes(std::span<const float>(m.v))});
+  };
+  const int64_t r = lora.config.rank;
+  for (size_t i = 0; i < lora.adapters.size(); ++i) {
+    const LoraTarget& t = lora.adapters[i].target;
+    add(t, 'B', b_[i], t.out_features, r);
+    if (!a_.empty()) add(t, 'A', a_[i], r, t.in_features);
+  }
+  write_safetensors(path, entries, {{"format", "rxlm-adamw"}, {"version", "1"}, {"step", std::to_string(step_)}});
+}
+
+void AdamW::read_state(const std::filesystem::path& path, const LoraWeights& lora) {
+  const auto file = SafetensorsFile::open(path);
+  const auto& meta = file->metadata();
+  if (!meta.count("format") || meta.at("format") != "rxlm-adamw" || !meta.count("version") ||
+      meta.at("version") != "1" || !meta.count("step"))
+    fail("{}: not an rxlm AdamW state (version 1); was the run trained with another optimizer?", path.string());
+  auto read = [&](const std::string& name, std::vector<float>& out) {
+    const TensorView* t = file->find(name);
+    if (!t || t->dtype != DType::F32 || static_cast<size_t>(t->numel()) != out.size())
+      fail("{}: {} is missing or shaped unlike the adapter", path.string(), name);
+    std::memcpy(out.data(), t->data, out.size() * sizeof(float));
+  };
+  for (size_t i = 0; i < lora.adapters.size(); ++i) {
+    const LoraTarget& t = lora.adapters[i].target;
+    read(peft_tensor_name(t, 'B', "exp_avg"), b_[i].m);
+    read(peft_tensor_name(t, 'B', "exp_avg_sq"), b_[i].v);
+    if (!a_.empty()) {
+      read(peft_tensor_name(t, 'A', "exp_avg"), a_[i].m);
+      read(peft_tensor_name(t, 'A', "exp_avg_sq"), a_[i].v);
+    }
+  }
+  step_ = std::stoll(meta.at("step"));
 }
 
 }  // namespace rxlm

@@ -2,6 +2,7 @@
 // rules so that rxlm and PEFT + torch.optim follow the same trajectory.
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <vector>
 
 #include "rxlm/lora/lora_weights.h"
@@ -24,6 +25,11 @@ class AdamW {
   // One update with the learning rate of this step (schedules pass their value here).
   void step(LoraWeights& lora, double learning_rate);
   int64_t steps() const { return step_; }
+  // The moments (PEFT tensor name + ".exp_avg" / ".exp_avg_sq", f32) and the step count (metadata) in one
+  // safetensors file, written atomically; read_state restores them for an exact resume. Throws when the
+  // file does not fit `lora`.
+  void write_state(const std::filesystem::path& path, const LoraWeights& lora) const;
+  void read_state(const std::filesystem::path& path, const LoraWeights& lora);
 
  private:
   struct Moments {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
@@ -27,6 +29,29 @@ double evaluate_loss(LlamaLoraTrainer& trainer, const std::vector<TrainSequence>
   return sum / static_cast<double>(scored);
 }
 
+namespace {
+
+// What a checkpoint must agree on with the run resuming it: anything that changes the batches or the update.
+nlohmann::json run_identity(const LoraWeights& lora, const TrainSettings& settings, size_t n_train) {
+  return {{"seed", settings.seed},
+          {"batch_size", settings.batch_size},
+          {"train_samples", n_train},
+          {"optimizer", settings.optimizer},
+          {"learning_rate", settings.learning_rate},
+          {"rank", lora.config.rank},
+          {"lora_alpha", lora.config.alpha},
+          {"freeze_a", lora.config.freeze_a},
+          {"target_modules", lora.config.target_modules}};
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open (is this an rxlm checkpoint-N directory?)", path.string());
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
 TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const std::vector<TrainSequence>& train,
                        const std::vector<TrainSequence>& validation, const TrainSettings& settings,
                        const std::filesystem::path& run_dir, const std::function<void(const TrainStep&)>& on_step) {
@@ -41,48 +66,102 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
   trainer.set_activation_checkpointing(settings.checkpoint_activations);
   std::optional<AdamW> adamw;
   if (settings.optimizer == "adamw") adamw.emplace(lora, settings.adamw);
+  const nlohmann::json identity = run_identity(lora, settings, train.size());
 
   TrainResult result;
   std::string log;
+  int64_t step = 0;  // steps done
+  if (!settings.resume_from.empty()) {
+    const std::filesystem::path& from = settings.resume_from;
+    const nlohmann::json state = nlohmann::json::parse(read_text(from / "trainer_state.json"));
+    if (state.value("format", "") != "rxlm-trainer-state" || state.value("version", 0) != 1)
+      fail("{}: not an rxlm trainer state (version 1)", (from / "trainer_state.json").string());
+    if (state.at("run") != identity)
+      fail("{}: the checkpoint was trained with {} but this run has {}; resume with the same data and settings",
+           from.string(), state.at("run").dump(), identity.dump());
+    step = state.at("step").get<int64_t>();
+    const auto adapter = SafetensorsFile::open(from / "adapter" / "adapter_model.safetensors");
+    read_lora_tensors(*adapter, lora);
+    if (adamw) adamw->read_state(from / "optimizer.safetensors", lora);
+    log = read_text(from / "log.jsonl");
+  }
+  auto save_checkpoint = [&] {
+    const std::filesystem::path final_dir = run_dir / ("checkpoint-" + std::to_string(step));
+    const std::filesystem::path tmp = final_dir.string() + ".tmp";
+    std::filesystem::remove_all(tmp);
+    save_peft_adapter(tmp / "adapter", lora, settings.base_model);
+    if (adamw) adamw->write_state(tmp / "optimizer.safetensors", lora);
+    write_file_atomic(tmp / "log.jsonl", log);
+    const nlohmann::json state = {{"format", "rxlm-trainer-state"}, {"version", 1}, {"step", step}, {"run", identity}};
+    write_file_atomic(tmp / "trainer_state.json", state.dump(2) + "\n");
+    std::filesystem::remove_all(final_dir);
+    std::filesystem::rename(tmp, final_dir);  // a directory rename is atomic: all of the checkpoint or none
+  };
   auto log_validation = [&](int64_t epoch) {
     if (validation.empty()) return;
     const double loss = evaluate_loss(trainer, validation, settings.batch_size);
     result.val_losses.push_back(loss);
-    log += nlohmann::json{{"epoch", epoch}, {"step", result.steps.size()}, {"val_loss", loss}}.dump() + "\n";
+    log += nlohmann::json{{"epoch", epoch}, {"step", step}, {"val_loss", loss}}.dump() + "\n";
   };
-  log_validation(0);
+  if (step == 0) log_validation(0);
+  const int64_t per_epoch = (static_cast<int64_t>(train.size()) + settings.batch_size - 1) / settings.batch_size;
+  const int64_t last_step =
+      settings.max_steps > 0 ? std::min(settings.max_steps, per_epoch * settings.epochs) : per_epoch * settings.epochs;
   std::vector<size_t> order(train.size());
   std::vector<TrainSequence> batch;
-  for (int64_t epoch = 0; epoch < settings.epochs; ++epoch) {
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::mt19937_64 rng(settings.seed + static_cast<uint64_t>(epoch));
-    std::shuffle(order.begin(), order.end(), rng);
-    for (size_t start = 0; start < order.size(); start += static_cast<size_t>(settings.batch_size)) {
-      const auto began = std::chrono::steady_clock::now();
-      batch.clear();
-      for (size_t i = start; i < std::min(order.size(), start + static_cast<size_t>(settings.batch_size)); ++i)
-        batch.push_back(train[order[i]]);
-      lora.zero_grad();
-      TrainStep step;
-      step.loss = trainer.forward_backward(batch);
-      if (adamw)
-        adamw->step(lora, settings.learning_rate);
-      else
-        sgd_step(lora, settings.learning_rate);
-      step.step = static_cast<int64_t>(result.steps.size()) + 1;
-      step.epoch = epoch;
-      for (const TrainSequence& s : batch) step.tokens += static_cast<int64_t>(s.tokens.size());
-      step.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
-      result.steps.push_back(step);
-      log += nlohmann::json{{"epoch", epoch}, {"step", step.step}, {"loss", step.loss}, {"tokens", step.tokens},
-                            {"seconds", step.seconds}}.dump() + "\n";
-      if (on_step) on_step(step);
+  int64_t shuffled_epoch = -1;
+  while (step < last_step) {
+    const int64_t epoch = step / per_epoch, index = step % per_epoch;
+    if (epoch != shuffled_epoch) {  // each epoch's order depends on seed and epoch only, so resume can redraw it
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::mt19937_64 rng(settings.seed + static_cast<uint64_t>(epoch));
+      std::shuffle(order.begin(), order.end(), rng);
+      shuffled_epoch = epoch;
     }
-    log_validation(epoch + 1);
+    const auto began = std::chrono::steady_clock::now();
+    batch.clear();
+    const size_t start = static_cast<size_t>(index * settings.batch_size);
+    for (size_t i = start; i < std::min(order.size(), start + static_cast<size_t>(settings.batch_size)); ++i)
+      batch.push_back(train[order[i]]);
+    lora.zero_grad();
+    TrainStep done;
+    done.loss = trainer.forward_backward(batch);
+    if (adamw)
+      adamw->step(lora, settings.learning_rate);
+    else
+      sgd_step(lora, settings.learning_rate);
+    done.step = ++step;
+    done.epoch = epoch;
+    for (const TrainSequence& seq : batch) done.tokens += static_cast<int64_t>(seq.tokens.size());
+    done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+    result.steps.push_back(done);
+    log += nlohmann::json{{"epoch", epoch}, {"step", done.step}, {"loss", done.loss}, {"tokens", done.tokens},
+                          {"seconds", done.seconds}}.dump() + "\n";
+    if (on_step) on_step(done);
+    if (index == per_epoch - 1) log_validation(epoch + 1);
+    if (step == last_step || (settings.save_steps > 0 && step % settings.save_steps == 0)) save_checkpoint();
   }
   save_peft_adapter(run_dir / "adapter", lora, settings.base_model);
   write_file_atomic(run_dir / "log.jsonl", log);
   return result;
+}
+
+std::map<int64_t, double> read_step_losses(const std::filesystem::path& log_path) {
+  const std::string text = read_text(log_path);
+  std::map<int64_t, double> out;
+  size_t start = 0, number = 1;
+  while (start < text.size()) {
+    const size_t end = std::min(text.find('\n', start), text.size());
+    try {
+      const nlohmann::json j = nlohmann::json::parse(text.substr(start, end - start));
+      if (j.contains("loss")) out[j.at("step").get<int64_t>()] = j.at("loss").get<double>();
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}:{}: not a log line: {}", log_path.string(), number, e.what());
+    }
+    start = end + 1;
+    ++number;
+  }
+  return out;
 }
 
 }  // namespace rxlm

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct TrainSettings {  // defaults: the paper's profile
   uint64_t seed = 42;  // data order
   bool checkpoint_activations = false;
   std::string base_model;  // recorded in adapter_config.json
+  int64_t save_steps = 0;  // a checkpoint every this many steps (0: only at the end)
+  int64_t max_steps = 0;   // stop after this many steps in all (0: run every epoch)
+  std::filesystem::path resume_from;  // a RUN/checkpoint-N directory to continue from
 };
 
 struct TrainStep {
@@ -31,19 +35,25 @@ struct TrainStep {
 };
 
 struct TrainResult {
-  std::vector<TrainStep> steps;
-  std::vector<double> val_losses;  // before training, then after each epoch; empty without validation data
+  std::vector<TrainStep> steps;    // the steps this call ran (after the checkpoint when resuming)
+  std::vector<double> val_losses;  // before training (fresh runs), then after each epoch this call finished
 };
 
 // Mean loss over every scored token of `data`, in batches of `batch_size` (forward only).
 double evaluate_loss(LlamaLoraTrainer& trainer, const std::vector<TrainSequence>& data, int64_t batch_size);
 
-// Trains `lora` in place; writes RUN/log.jsonl (atomically, at the end) and RUN/adapter/ (PEFT layout).
-// Each epoch visits every training sequence once in an order drawn from seed and epoch; the last batch
-// of an epoch may be smaller. `on_step` (optional) sees each step as it finishes, for progress output.
+// Trains `lora` in place; writes RUN/log.jsonl and RUN/adapter/ (PEFT layout) at the end, and
+// RUN/checkpoint-N/ (adapter/, trainer_state.json, optimizer.safetensors for AdamW, log.jsonl) every
+// save_steps and at the end. A checkpoint is built in checkpoint-N.tmp and renamed into place, so a kill
+// never leaves a partial checkpoint-N. Each epoch visits every training sequence once in an order drawn
+// from seed and epoch (the last batch may be smaller), so a resumed run replays exactly the batches the
+// uninterrupted run would have seen. `on_step` (optional) sees each step as it finishes.
 TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const std::vector<TrainSequence>& train,
                        const std::vector<TrainSequence>& validation, const TrainSettings& settings,
                        const std::filesystem::path& run_dir,
                        const std::function<void(const TrainStep&)>& on_step = nullptr);
+
+// Step → training loss from a RUN/log.jsonl (for comparing runs and, later, plotting the curve).
+std::map<int64_t, double> read_step_losses(const std::filesystem::path& log_path);
 
 }  // namespace rxlm
