@@ -1,6 +1,7 @@
-// rxlm's LoRA training step against transformers + PEFT on the tiny f32 Llama (fixtures written by
-// tools/reference/make_lora_reference.py): initial loss, every LoRA gradient, a 10-step SGD loss
-// trajectory (FFA-LoRA r16/r32 on q,v; standard LoRA on q,v and on all seven modules), and the logits of a PEFT-saved adapter loaded through rxlm's PEFT reader.
+// rxlm's LoRA training against transformers + PEFT on the tiny f32 Llama (fixtures written by
+// tools/reference/make_lora_reference.py): initial loss, every LoRA gradient and a 10-step loss trajectory
+// for FFA-LoRA r16/r32 on q,v, standard LoRA on q,v and on all seven modules, SGD and AdamW, with
+// transformers' warmup schedules and torch's gradient clipping; and the logits of a PEFT-saved adapter.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -97,6 +98,10 @@ TEST_P(LoraReference, LossGradientsAndTrajectoryMatchPeft) {
     settings.weight_decay = c.json["adamw"]["weight_decay"];
   }
   AdamW adam(lora, settings);
+  const std::string schedule = c.json["schedule"];
+  const int64_t warmup = c.json["warmup_steps"], total = c.json["total_steps"];
+  const bool clip = !c.json["max_grad_norm"].is_null();
+  const auto want_norms = c.json["grad_norms"].get<std::vector<double>>();
   const auto trajectory = c.json["trajectory"].get<std::vector<double>>();
   ASSERT_EQ(trajectory.size(), 10u);
   double worst_step = 0, last_loss = 0;
@@ -106,21 +111,27 @@ TEST_P(LoraReference, LossGradientsAndTrajectoryMatchPeft) {
     const double err = std::abs(last_loss - trajectory[step]) / trajectory[step];
     EXPECT_LE(err, 1e-4) << "step " << step;
     worst_step = std::max(worst_step, err);
+    if (clip) {
+      const double norm = clip_grad_norm(lora, c.json["max_grad_norm"].get<double>());
+      EXPECT_LE(std::abs(norm - want_norms[step]) / want_norms[step], 1e-4) << "gradient norm, step " << step;
+    }
+    const double lr = c.json["lr"].get<double>() * schedule_factor(schedule, static_cast<int64_t>(step), warmup, total);
     if (adamw)
-      adam.step(lora, c.json["lr"].get<double>());
+      adam.step(lora, lr);
     else
-      sgd_step(lora, c.json["lr"].get<double>());
+      sgd_step(lora, lr);
   }
   // The measured figures, for the acceptance note.
-  std::printf("%s (%s): loss %.7f (PEFT %.7f, rel err %.2e); worst gradient rel err %.2e over %d tensors; "
+  std::printf("%s (%s, %s%s): loss %.7f (PEFT %.7f, rel err %.2e); worst gradient rel err %.2e over %d tensors; "
               "trajectory %.6f -> %.6f, worst step rel err %.2e\n",
-              GetParam().c_str(), adamw ? "adamw" : "sgd", loss, want_loss, std::abs(loss - want_loss) / want_loss, worst_grad, compared,
+              GetParam().c_str(), adamw ? "adamw" : "sgd", schedule.c_str(), clip ? ", clipped" : "", loss, want_loss, std::abs(loss - want_loss) / want_loss, worst_grad, compared,
               trajectory.front(), last_loss, worst_step);
   EXPECT_LT(trajectory.back(), 0.95 * trajectory.front()) << "the reference loss must move for the test to mean much";
 }
 
 INSTANTIATE_TEST_SUITE_P(Peft, LoraReference, ::testing::Values("ffa_r16", "ffa_r32", "standard_r16", "standard_all_r8",
-                                                           "ffa_r16_adamw", "standard_r16_adamw"));
+                                                           "ffa_r16_adamw", "standard_r16_adamw", "ffa_r16_cosine_clip",
+                                                           "standard_r16_linear_clip"));
 
 // A PEFT-saved adapter (nonzero B, so the adapter changes the logits) read through rxlm's PEFT loader gives
 // PEFT's logits on every real (unpadded) token.

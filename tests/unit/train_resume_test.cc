@@ -1,5 +1,6 @@
 // Checkpoints and resume: a run stopped after step 3 and resumed from checkpoint-3 logs the same losses,
-// bit for bit, and ends with the same adapter as an uninterrupted run (SGD and AdamW, resuming mid-epoch);
+// bit for bit, and ends with the same adapter as an uninterrupted run (SGD; AdamW with a cosine schedule
+// and clipping; resuming mid-epoch);
 // checkpoints are complete directories; a checkpoint from a different run setup is refused.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -43,6 +44,11 @@ TEST_P(TrainResume, StoppedAndResumedEqualsUninterrupted) {
   settings.learning_rate = GetParam() == "adamw" ? 0.01 : 1.0;
   settings.optimizer = GetParam();
   settings.save_steps = 2;
+  if (GetParam() == "adamw") {  // the schedule and clipping must continue from the checkpoint's step too
+    settings.schedule = "cosine";
+    settings.warmup_steps = 2;
+    settings.max_grad_norm = 0.5;
+  }
   LoraConfig config;
   config.freeze_a = false;
   const auto data = samples();

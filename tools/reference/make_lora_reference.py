@@ -10,6 +10,8 @@ Cases (one directory each):
   standard_all_r8/  standard LoRA on all seven linear layers of each block, r=8, B random as above
   ffa_r16_adamw/, standard_r16_adamw/  as ffa_r16 / standard_r16 but the trajectory uses torch.optim.AdamW
                  (betas 0.9/0.999, eps 1e-8, weight_decay 0.1)
+  ffa_r16_cosine_clip/, standard_r16_linear_clip/  with transformers' cosine / linear schedule with warmup
+                 (over the 10 steps) and torch.nn.utils.clip_grad_norm_ before each step
 Each holds
   case.json               tokens and labels of the 2-sample batch (prompts masked with -100), r, alpha,
                           freeze_a, lr, initial loss and the 10-step SGD loss trajectory
@@ -28,6 +30,7 @@ import json
 from pathlib import Path
 
 import torch
+import transformers
 from peft import LoraConfig, get_peft_model
 from safetensors.torch import save_file
 from transformers import LlamaForCausalLM
@@ -47,6 +50,9 @@ CASES = {
     "standard_all_r8": dict(r=8, freeze_a=False, lr=1.0, targets=ALL_MODULES),
     "ffa_r16_adamw": dict(r=16, freeze_a=True, lr=0.01, optimizer="adamw"),
     "standard_r16_adamw": dict(r=16, freeze_a=False, lr=0.01, optimizer="adamw"),
+    "ffa_r16_cosine_clip": dict(r=16, freeze_a=True, lr=4.0, schedule="cosine", warmup=3, clip=0.05),
+    "standard_r16_linear_clip": dict(r=16, freeze_a=False, lr=0.02, optimizer="adamw", schedule="linear", warmup=2,
+                                     clip=0.5),
 }
 ADAMW = dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.1)
 
@@ -86,6 +92,7 @@ def save_adapter_and_logits(model, case_dir: Path, ids, mask):
     adapter_config = case_dir / "adapter" / "adapter_config.json"
     settings = json.loads(adapter_config.read_text())
     settings["base_model_name_or_path"] = "tests/fixtures/tiny_llama/f32"
+    settings["target_modules"] = sorted(settings["target_modules"])  # PEFT saves a set: order varies per run
     adapter_config.write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     model.eval()
     with torch.no_grad():
@@ -94,7 +101,7 @@ def save_adapter_and_logits(model, case_dir: Path, ids, mask):
 
 
 def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV, save_adapter=False,
-             optimizer="sgd"):
+             optimizer="sgd", schedule=None, warmup=0, clip=None):
     torch.manual_seed(SEED)
     base = LlamaForCausalLM.from_pretrained(BASE, torch_dtype=torch.float32, attn_implementation="eager")
     config = LoraConfig(r=r, lora_alpha=16, target_modules=targets, lora_dropout=0.0, bias="none",
@@ -128,18 +135,28 @@ def run_case(out: Path, name: str, r: int, freeze_a: bool, lr: float, targets=QV
     trainable = [p for p in params.values() if p.requires_grad]
     opt = torch.optim.SGD(trainable, lr=lr) if optimizer == "sgd" else torch.optim.AdamW(trainable, lr=lr, **ADAMW)
     opt.zero_grad()
-    trajectory = []
+    scheduler = None
+    if schedule == "cosine":
+        scheduler = transformers.get_cosine_schedule_with_warmup(opt, warmup, STEPS)
+    elif schedule == "linear":
+        scheduler = transformers.get_linear_schedule_with_warmup(opt, warmup, STEPS)
+    trajectory, grad_norms = [], []
     for _ in range(STEPS):
         opt.zero_grad()
         loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
         trajectory.append(loss.item())
         loss.backward()
+        if clip is not None:
+            grad_norms.append(torch.nn.utils.clip_grad_norm_(trainable, clip).item())
         opt.step()
+        if scheduler is not None:
+            scheduler.step()
     print(f"{name}: loss {trajectory[0]:.6f} → {trajectory[-1]:.6f}")
     case = {
         "base": "tests/fixtures/tiny_llama/f32",
         "r": r, "lora_alpha": 16, "freeze_a": freeze_a, "lr": lr, "target_modules": targets,
-        "optimizer": optimizer, **({"adamw": {**ADAMW, "betas": list(ADAMW["betas"])}} if optimizer == "adamw" else {}),
+        "optimizer": optimizer, "schedule": schedule or "constant", "warmup_steps": warmup, "total_steps": STEPS,
+        "max_grad_norm": clip, "grad_norms": grad_norms, **({"adamw": {**ADAMW, "betas": list(ADAMW["betas"])}} if optimizer == "adamw" else {}),
         "sequences": [{"tokens": t, "labels": l} for t, l in samples],
         "loss": trajectory[0],
         "trajectory": trajectory,

@@ -47,7 +47,9 @@ struct TrainOptions {
   double weight_decay = 0.01;
   uint64_t seed = 42;
   bool checkpoint_activations = false;
-  int64_t save_steps = 0, max_steps = 0;
+  int64_t save_steps = 0, max_steps = 0, warmup_steps = 0;
+  std::string schedule = "constant";
+  double max_grad_norm = 0;
   std::string resume;
   int64_t rank = 16;
   double alpha = 16.0;
@@ -125,6 +127,9 @@ void train(const TrainOptions& o) {
   settings.seed = o.seed;
   settings.checkpoint_activations = o.checkpoint_activations;
   settings.base_model = o.model;
+  settings.schedule = o.schedule;
+  settings.warmup_steps = o.warmup_steps;
+  settings.max_grad_norm = o.max_grad_norm;
   settings.save_steps = o.save_steps;
   settings.max_steps = o.max_steps;
   settings.resume_from = o.resume;
@@ -134,8 +139,8 @@ void train(const TrainOptions& o) {
   // Plain lines, one per step (a terminal progress bar is not built yet).
   const TrainResult result = train_lora(
       checkpoint, weights, train_data.sequences, val_data.sequences, settings, o.out, [&](const TrainStep& step) {
-        fmt::print("step {}/{} epoch {} loss {:.4f} {:.0f} tokens/s\n", step.step, total, step.epoch, step.loss,
-                   static_cast<double>(step.tokens) / step.seconds);
+        fmt::print("step {}/{} epoch {} loss {:.4f} lr {:.3g} {:.0f} tokens/s\n", step.step, total, step.epoch,
+                   step.loss, step.learning_rate, static_cast<double>(step.tokens) / step.seconds);
         std::fflush(stdout);
       });
   for (size_t i = 0; i < result.val_losses.size(); ++i)
@@ -161,6 +166,10 @@ const bool registered = register_command(
       app.add_option("--lr", o->lr, "Learning rate (default 1e-3)");
       app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (default 0.01)");
       app.add_option("--seed", o->seed, "Seed of lora_A's initialisation and the data order (default 42)");
+      app.add_option("--schedule", o->schedule, "Learning-rate schedule over all epochs (default constant)")
+          ->check(CLI::IsMember({"constant", "constant_with_warmup", "linear", "cosine"}));
+      app.add_option("--warmup-steps", o->warmup_steps, "Linear warmup from 0 over this many steps (default 0)");
+      app.add_option("--max-grad-norm", o->max_grad_norm, "Clip the global gradient norm (default 0: off)");
       app.add_option("--save-steps", o->save_steps, "Write RUN/checkpoint-N every N steps (default: only at the end)");
       app.add_option("--max-steps", o->max_steps, "Stop after this many steps in all (default: every epoch)");
       app.add_option("--resume", o->resume, "Continue from RUN/checkpoint-N (same data and settings)");

@@ -2,7 +2,9 @@
 #include "rxlm/train/optimizer.h"
 
 #include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <numbers>
 #include <string>
 
 #include "rxlm/core/error.h"
@@ -18,6 +20,38 @@ void sgd_step(LoraWeights& lora, double learning_rate) {
     if (!lora.config.freeze_a)
       for (size_t i = 0; i < a.a.size(); ++i) a.a[i] -= lr * a.grad_a[i];
   }
+}
+
+double clip_grad_norm(LoraWeights& lora, double max_norm) {
+  double sum_sq = 0;
+  for (const LoraAdapter& a : lora.adapters) {
+    for (float g : a.grad_b) sum_sq += static_cast<double>(g) * g;
+    for (float g : a.grad_a) sum_sq += static_cast<double>(g) * g;  // empty when A is frozen
+  }
+  const double norm = std::sqrt(sum_sq);
+  const double coefficient = max_norm / (norm + 1e-6);
+  if (coefficient < 1.0) {
+    const float c = static_cast<float>(coefficient);
+    for (LoraAdapter& a : lora.adapters) {
+      for (float& g : a.grad_b) g *= c;
+      for (float& g : a.grad_a) g *= c;
+    }
+  }
+  return norm;
+}
+
+double schedule_factor(const std::string& schedule, int64_t step, int64_t warmup_steps, int64_t total_steps) {
+  const double s = static_cast<double>(step), warmup = static_cast<double>(warmup_steps);
+  const double total = static_cast<double>(total_steps);
+  const bool warming = step < warmup_steps;
+  if (schedule == "constant" || schedule == "constant_with_warmup") return warming ? s / std::max(1.0, warmup) : 1.0;
+  if (warming) return s / std::max(1.0, warmup);
+  if (schedule == "linear") return std::max(0.0, (total - s) / std::max(1.0, total - warmup));
+  if (schedule == "cosine") {
+    const double progress = (s - warmup) / std::max(1.0, total - warmup);
+    return std::max(0.0, 0.5 * (1.0 + std::cos(std::numbers::pi * progress)));
+  }
+  fail("schedule '{}': choose constant, constant_with_warmup, linear or cosine", schedule);
 }
 
 AdamW::AdamW(const LoraWeights& lora, AdamWSettings settings) : settings_(settings) {

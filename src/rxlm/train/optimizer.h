@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "rxlm/lora/lora_weights.h"
@@ -11,6 +12,15 @@ namespace rxlm {
 
 // torch.optim.SGD without momentum: p −= lr · grad.
 void sgd_step(LoraWeights& lora, double learning_rate);
+
+// torch.nn.utils.clip_grad_norm_ over the trainable LoRA gradients: the global L2 norm g; when g exceeds
+// max_norm every gradient is scaled by max_norm / (g + 1e-6). Returns g (before clipping).
+double clip_grad_norm(LoraWeights& lora, double max_norm);
+
+// Learning-rate multiplier of transformers' schedules (LambdaLR), for the step about to be taken
+// (0-based): "constant", "constant_with_warmup", "linear" and "cosine" (half a cosine to 0), each with a
+// linear warmup from 0 over warmup_steps when warmup_steps > 0. Throws on an unknown name.
+double schedule_factor(const std::string& schedule, int64_t step, int64_t warmup_steps, int64_t total_steps);
 
 struct AdamWSettings {
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01;  // torch.optim.AdamW's defaults

@@ -38,6 +38,9 @@ nlohmann::json run_identity(const LoraWeights& lora, const TrainSettings& settin
           {"train_samples", n_train},
           {"optimizer", settings.optimizer},
           {"learning_rate", settings.learning_rate},
+          {"schedule", settings.schedule},
+          {"warmup_steps", settings.warmup_steps},
+          {"max_grad_norm", settings.max_grad_norm},
           {"rank", lora.config.rank},
           {"lora_alpha", lora.config.alpha},
           {"freeze_a", lora.config.freeze_a},
@@ -105,8 +108,9 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
   };
   if (step == 0) log_validation(0);
   const int64_t per_epoch = (static_cast<int64_t>(train.size()) + settings.batch_size - 1) / settings.batch_size;
-  const int64_t last_step =
-      settings.max_steps > 0 ? std::min(settings.max_steps, per_epoch * settings.epochs) : per_epoch * settings.epochs;
+  const int64_t all_steps = per_epoch * settings.epochs;
+  const int64_t last_step = settings.max_steps > 0 ? std::min(settings.max_steps, all_steps) : all_steps;
+  schedule_factor(settings.schedule, 0, settings.warmup_steps, all_steps);  // refuse an unknown name up front
   std::vector<size_t> order(train.size());
   std::vector<TrainSequence> batch;
   int64_t shuffled_epoch = -1;
@@ -126,17 +130,22 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     lora.zero_grad();
     TrainStep done;
     done.loss = trainer.forward_backward(batch);
+    if (settings.max_grad_norm > 0) done.grad_norm = clip_grad_norm(lora, settings.max_grad_norm);
+    done.learning_rate =
+        settings.learning_rate * schedule_factor(settings.schedule, step, settings.warmup_steps, all_steps);
     if (adamw)
-      adamw->step(lora, settings.learning_rate);
+      adamw->step(lora, done.learning_rate);
     else
-      sgd_step(lora, settings.learning_rate);
+      sgd_step(lora, done.learning_rate);
     done.step = ++step;
     done.epoch = epoch;
     for (const TrainSequence& seq : batch) done.tokens += static_cast<int64_t>(seq.tokens.size());
     done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     result.steps.push_back(done);
-    log += nlohmann::json{{"epoch", epoch}, {"step", done.step}, {"loss", done.loss}, {"tokens", done.tokens},
-                          {"seconds", done.seconds}}.dump() + "\n";
+    nlohmann::json line = {{"epoch", epoch},       {"step", done.step},       {"loss", done.loss},
+                           {"lr", done.learning_rate}, {"tokens", done.tokens}, {"seconds", done.seconds}};
+    if (settings.max_grad_norm > 0) line["grad_norm"] = done.grad_norm;
+    log += line.dump() + "\n";
     if (on_step) on_step(done);
     if (index == per_epoch - 1) log_validation(epoch + 1);
     if (step == last_step || (settings.save_steps > 0 && step % settings.save_steps == 0)) save_checkpoint();

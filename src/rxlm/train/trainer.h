@@ -22,14 +22,20 @@ struct TrainSettings {  // defaults: the paper's profile
   uint64_t seed = 42;  // data order
   bool checkpoint_activations = false;
   std::string base_model;  // recorded in adapter_config.json
+  std::string schedule = "constant";  // constant, constant_with_warmup, linear, cosine (over all epochs)
+  int64_t warmup_steps = 0;
+  double max_grad_norm = 0;  // clip the global gradient norm to this (0: no clipping)
   int64_t save_steps = 0;  // a checkpoint every this many steps (0: only at the end)
-  int64_t max_steps = 0;   // stop after this many steps in all (0: run every epoch)
+  int64_t max_steps = 0;   // stop early after this many steps in all (0: run every epoch); the schedule
+                           // still spans every epoch, so a stopped run is a prefix of the full one
   std::filesystem::path resume_from;  // a RUN/checkpoint-N directory to continue from
 };
 
 struct TrainStep {
   int64_t step = 0, epoch = 0;  // step counts from 1; epoch from 0
   double loss = 0;
+  double learning_rate = 0;  // the scheduled rate this step used
+  double grad_norm = 0;      // before clipping; 0 when clipping is off
   int64_t tokens = 0;
   double seconds = 0;
 };
