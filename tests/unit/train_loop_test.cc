@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -85,6 +86,43 @@ TEST(TrainLoop, TheSeedDecidesTheDataOrder) {
   for (size_t i = 0; i < a.result.steps.size(); ++i) EXPECT_EQ(a.result.steps[i].loss, same.result.steps[i].loss);
   EXPECT_NE(a.result.steps[0].loss, other.result.steps[0].loss);
   for (const TrainingRun* r : {&a, &same, &other}) fs::remove_all(r->dir);
+}
+
+// Accumulating 2 micro-batches of 2 is one batch of 4: the gradient of their joint mean loss (transformers'
+// num_items_in_batch normalisation), so losses and weights agree up to summation order.
+TEST(TrainLoop, GradientAccumulationEqualsTheLargerBatch) {
+  const Checkpoint checkpoint = load_checkpoint(std::string(RXLM_SOURCE_DIR) + "/tests/fixtures/tiny_llama/f32");
+  auto data = copy_samples(8, 30);
+  data[1].labels.assign(data[1].labels.size(), -100);  // uneven scored counts: a mean of means would differ
+  data[1].labels.back() = data[1].tokens.back();
+  TrainSettings big;
+  big.epochs = 2;
+  big.batch_size = 4;
+  big.learning_rate = 0.01;
+  big.optimizer = "adamw";
+  TrainSettings accumulated = big;
+  accumulated.batch_size = 2;
+  accumulated.gradient_accumulation_steps = 2;
+  LoraConfig config;
+  config.freeze_a = false;
+  LoraWeights a = init_lora_weights(checkpoint.config, config, 4), b = a;
+  const fs::path dir = fs::temp_directory_path() / ("rxlm_train_accumulate_" + std::to_string(getpid()));
+  const TrainResult ra = train_lora(checkpoint, a, data, {}, big, dir / "big");
+  const TrainResult rb = train_lora(checkpoint, b, data, {}, accumulated, dir / "accumulated");
+  ASSERT_EQ(ra.steps.size(), 4u);
+  ASSERT_EQ(rb.steps.size(), 4u);
+  for (size_t i = 0; i < ra.steps.size(); ++i) {
+    EXPECT_NEAR(rb.steps[i].loss, ra.steps[i].loss, 1e-6 * ra.steps[i].loss) << "step " << i;
+    EXPECT_EQ(rb.steps[i].tokens, ra.steps[i].tokens);
+  }
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.adapters.size(); ++i)
+    for (size_t k = 0; k < a.adapters[i].b.size(); ++k) {
+      diff = std::max(diff, std::abs(double(a.adapters[i].b[k]) - b.adapters[i].b[k]));
+      scale = std::max(scale, std::abs(double(a.adapters[i].b[k])));
+    }
+  EXPECT_LE(diff, 1e-4 * scale);
+  fs::remove_all(dir);
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ struct TrainOptions {
   double weight_decay = 0.01;
   uint64_t seed = 42;
   bool checkpoint_activations = false;
-  int64_t save_steps = 0, max_steps = 0, warmup_steps = 0;
+  int64_t save_steps = 0, max_steps = 0, warmup_steps = 0, accumulation = 1;
   std::string schedule = "constant";
   double max_grad_norm = 0;
   std::string resume;
@@ -127,14 +127,15 @@ void train(const TrainOptions& o) {
   settings.seed = o.seed;
   settings.checkpoint_activations = o.checkpoint_activations;
   settings.base_model = o.model;
+  settings.gradient_accumulation_steps = o.accumulation;
   settings.schedule = o.schedule;
   settings.warmup_steps = o.warmup_steps;
   settings.max_grad_norm = o.max_grad_norm;
   settings.save_steps = o.save_steps;
   settings.max_steps = o.max_steps;
   settings.resume_from = o.resume;
-  const int64_t per_epoch =
-      (static_cast<int64_t>(train_data.sequences.size()) + o.batch_size - 1) / o.batch_size;
+  const int64_t group = o.batch_size * o.accumulation;
+  const int64_t per_epoch = (static_cast<int64_t>(train_data.sequences.size()) + group - 1) / group;
   const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
   // Plain lines, one per step (a terminal progress bar is not built yet).
   const TrainResult result = train_lora(
@@ -166,6 +167,8 @@ const bool registered = register_command(
       app.add_option("--lr", o->lr, "Learning rate (default 1e-3)");
       app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (default 0.01)");
       app.add_option("--seed", o->seed, "Seed of lora_A's initialisation and the data order (default 42)");
+      app.add_option("--gradient-accumulation", o->accumulation,
+                     "Micro-batches of --batch-size per optimiser step (default 1)");
       app.add_option("--schedule", o->schedule, "Learning-rate schedule over all epochs (default constant)")
           ->check(CLI::IsMember({"constant", "constant_with_warmup", "linear", "cosine"}));
       app.add_option("--warmup-steps", o->warmup_steps, "Linear warmup from 0 over this many steps (default 0)");

@@ -276,17 +276,27 @@ double LlamaLoraTrainer::loss_sum(std::span<const TrainSequence> batch, int64_t*
   return cross_entropy_forward(s.logits.data(), s.targets.data(), s.n, config_.vocab_size, n_scored);
 }
 
+int64_t count_scored_tokens(std::span<const TrainSequence> batch) {
+  int64_t n = 0;
+  for (const TrainSequence& seq : batch)
+    for (size_t t = 1; t < seq.labels.size(); ++t) n += seq.labels[t] != kIgnoreTarget;
+  return n;
+}
+
 double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) {
+  const int64_t scored = count_scored_tokens(batch);
+  if (scored == 0) fail("training batch: every label is masked (-100), so there is no loss to train on");
+  return forward_backward_sum(batch, 1.0 / static_cast<double>(scored)) / static_cast<double>(scored);
+}
+
+double LlamaLoraTrainer::forward_backward_sum(std::span<const TrainSequence> batch, double gradient_scale) {
   Saved s;
   forward(batch, s);
   peak_saved_floats_ = s.floats();
   const int64_t n = s.n, hidden = config_.hidden_size, vocab = config_.vocab_size;
   const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
-  int64_t counted = 0;
-  const double loss_sum = cross_entropy_forward(s.logits.data(), s.targets.data(), n, vocab, &counted);
-  if (counted == 0) fail("training batch: every label is masked (-100), so there is no loss to train on");
-  cross_entropy_backward(s.logits.data(), s.targets.data(), n, vocab, 1.0 / static_cast<double>(counted),
-                         s.logits.data());
+  const double loss_sum = cross_entropy_forward(s.logits.data(), s.targets.data(), n, vocab, nullptr);
+  cross_entropy_backward(s.logits.data(), s.targets.data(), n, vocab, gradient_scale, s.logits.data());
   std::vector<float> scratch, d_xf(static_cast<size_t>(n * hidden)), d_x(static_cast<size_t>(n * hidden));
   const float* head = weight_f32(*lm_head_, scratch);
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hidden, vocab, 1.f, s.logits.data(), vocab, head, hidden,
@@ -343,7 +353,7 @@ double LlamaLoraTrainer::forward_backward(std::span<const TrainSequence> batch) 
     for (int64_t i = 0; i < n * hidden; ++i) d_x[i] += d_tmp[i];
     if (checkpoint_activations_) s.layers[l].release_all_but_input();
   }
-  return loss_sum / static_cast<double>(counted);
+  return loss_sum;
 }
 
 }  // namespace rxlm

@@ -26,6 +26,9 @@ struct LlamaTrainLayer {
   std::vector<float> input_norm, post_attention_norm;
 };
 
+// Tokens whose (shifted) label is scored: labels[t] != -100 for t ≥ 1 of each sequence.
+int64_t count_scored_tokens(std::span<const TrainSequence> batch);
+
 class LlamaLoraTrainer {
  public:
   // The checkpoint and the LoRA weights must outlive the trainer; base weights are read, never written.
@@ -36,6 +39,11 @@ class LlamaLoraTrainer {
   // batch (PEFT/transformers' reduction) and adds (+=) its gradients to lora grad_b (and grad_a when A is
   // trained). Throws when no token of the batch is scored.
   double forward_backward(std::span<const TrainSequence> batch);
+  // The same with an explicit normaliser, for gradient accumulation: returns the summed loss over the
+  // batch's scored tokens and adds the gradient of (sum × gradient_scale). With gradient_scale = 1 / (scored
+  // tokens of all micro-batches of one step), the accumulated gradient is that of their joint mean loss,
+  // as transformers computes it (num_items_in_batch).
+  double forward_backward_sum(std::span<const TrainSequence> batch, double gradient_scale);
 
   // Per-layer activation checkpointing: the forward keeps only each block's input and the backward
   // recomputes one block at a time, so saved activations are one hidden vector per token and layer plus

@@ -35,6 +35,7 @@ namespace {
 nlohmann::json run_identity(const LoraWeights& lora, const TrainSettings& settings, size_t n_train) {
   return {{"seed", settings.seed},
           {"batch_size", settings.batch_size},
+          {"gradient_accumulation_steps", settings.gradient_accumulation_steps},
           {"train_samples", n_train},
           {"optimizer", settings.optimizer},
           {"learning_rate", settings.learning_rate},
@@ -59,8 +60,9 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
                        const std::vector<TrainSequence>& validation, const TrainSettings& settings,
                        const std::filesystem::path& run_dir, const std::function<void(const TrainStep&)>& on_step) {
   if (train.empty()) fail("no training samples");
-  if (settings.epochs < 1 || settings.batch_size < 1)
-    fail("epochs ({}) and batch size ({}) must be at least 1", settings.epochs, settings.batch_size);
+  if (settings.epochs < 1 || settings.batch_size < 1 || settings.gradient_accumulation_steps < 1)
+    fail("epochs ({}), batch size ({}) and gradient accumulation steps ({}) must be at least 1", settings.epochs,
+         settings.batch_size, settings.gradient_accumulation_steps);
   if (!(settings.learning_rate > 0)) fail("learning rate {} must be positive", settings.learning_rate);
   if (settings.optimizer != "sgd" && settings.optimizer != "adamw")
     fail("optimizer '{}': choose sgd or adamw", settings.optimizer);
@@ -107,7 +109,8 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     log += nlohmann::json{{"epoch", epoch}, {"step", step}, {"val_loss", loss}}.dump() + "\n";
   };
   if (step == 0) log_validation(0);
-  const int64_t per_epoch = (static_cast<int64_t>(train.size()) + settings.batch_size - 1) / settings.batch_size;
+  const int64_t group = settings.batch_size * settings.gradient_accumulation_steps;  // sequences per step
+  const int64_t per_epoch = (static_cast<int64_t>(train.size()) + group - 1) / group;
   const int64_t all_steps = per_epoch * settings.epochs;
   const int64_t last_step = settings.max_steps > 0 ? std::min(settings.max_steps, all_steps) : all_steps;
   schedule_factor(settings.schedule, 0, settings.warmup_steps, all_steps);  // refuse an unknown name up front
@@ -124,12 +127,21 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     }
     const auto began = std::chrono::steady_clock::now();
     batch.clear();
-    const size_t start = static_cast<size_t>(index * settings.batch_size);
-    for (size_t i = start; i < std::min(order.size(), start + static_cast<size_t>(settings.batch_size)); ++i)
+    const size_t start = static_cast<size_t>(index * group);
+    for (size_t i = start; i < std::min(order.size(), start + static_cast<size_t>(group)); ++i)
       batch.push_back(train[order[i]]);
+    // One optimiser step: micro-batches of batch_size, gradients summed, normalised by the scored tokens
+    // of the whole group (the mean loss of one batch of batch_size × accumulation sequences).
+    const int64_t scored = count_scored_tokens(batch);
+    if (scored == 0) fail("training step {}: every label of its samples is masked (-100)", step + 1);
     lora.zero_grad();
     TrainStep done;
-    done.loss = trainer.forward_backward(batch);
+    double loss_sum = 0;
+    for (size_t m = 0; m < batch.size(); m += static_cast<size_t>(settings.batch_size)) {
+      const size_t count = std::min(batch.size() - m, static_cast<size_t>(settings.batch_size));
+      loss_sum += trainer.forward_backward_sum(std::span(batch).subspan(m, count), 1.0 / static_cast<double>(scored));
+    }
+    done.loss = loss_sum / static_cast<double>(scored);
     if (settings.max_grad_norm > 0) done.grad_norm = clip_grad_norm(lora, settings.max_grad_norm);
     done.learning_rate =
         settings.learning_rate * schedule_factor(settings.schedule, step, settings.warmup_steps, all_steps);

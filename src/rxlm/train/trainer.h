@@ -15,7 +15,8 @@ namespace rxlm {
 
 struct TrainSettings {  // defaults: the paper's profile
   int64_t epochs = 5;
-  int64_t batch_size = 4;
+  int64_t batch_size = 4;                   // sequences per forward/backward (micro-batch)
+  int64_t gradient_accumulation_steps = 1;  // micro-batches per optimiser step
   double learning_rate = 1e-3;
   std::string optimizer = "sgd";  // or "adamw"
   AdamWSettings adamw;
