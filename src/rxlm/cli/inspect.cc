@@ -10,19 +10,10 @@
 #include "rxlm/io/checkpoint_formats.h"
 #include "rxlm/io/gguf.h"
 #include "rxlm/io/hf_config.h"
+#include "rxlm/cli/format.h"
 
 namespace rxlm::cli {
 namespace {
-
-// 8030261248 → "8,030,261,248": the form people compare against model cards.
-std::string grouped(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 std::string id_list(const std::vector<int64_t>& ids) {
   std::string out = "[";

@@ -17,18 +17,10 @@
 #include "rxlm/train/chat_samples.h"
 #include "rxlm/train/memory_estimate.h"
 #include "rxlm/train/trainer.h"
+#include "rxlm/cli/format.h"
 
 namespace rxlm::cli {
 namespace {
-
-std::string grouped(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
-}
 
 std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1 << 30)); }
 
