@@ -6,9 +6,7 @@
 #include <string>
 
 #include "rxlm/core/error.h"
-#include <omp.h>
-
-#include "rxlm/ops/flash_attention.h"
+#include "rxlm/model/attention_params.h"
 #include "rxlm/ops/matmul.h"
 #include "rxlm/ops/rmsnorm.h"
 #include "rxlm/ops/swiglu.h"
@@ -121,31 +119,13 @@ std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache&
 // Causal grouped-query attention of the n newest positions against the whole cache (FlashAttention-2:
 // bottom-right-aligned causal mask, K/V read in place from the cache, no N×N scores).
 void LlamaModel::attention(int64_t layer, int64_t n, KvCache& cache) {
-  const int heads = static_cast<int>(config_.num_attention_heads), d = static_cast<int>(config_.head_dim);
   const int32_t cu_q[2] = {0, static_cast<int32_t>(n)};
   const int32_t cu_k[2] = {0, static_cast<int32_t>(cache.length + n)};
-  resize(lse_, n * heads);
-  FlashAttentionParams p;
-  p.q = q_.data();
-  p.k = cache.layer_keys(layer);
-  p.v = cache.layer_values(layer);
-  p.o = attn_out_.data();
-  p.lse = lse_.data();
-  dense_strides(heads, d, &p.q_row_stride, &p.q_head_stride);
-  dense_strides(heads, d, &p.o_row_stride, &p.o_head_stride);
-  p.k_row_stride = p.v_row_stride = config_.kv_dim();
-  p.k_head_stride = p.v_head_stride = d;
-  p.cu_seqlens_q = cu_q;
-  p.cu_seqlens_k = cu_k;
-  p.n_seqs = 1;
-  p.n_heads = heads;
-  p.n_kv_heads = static_cast<int>(config_.num_key_value_heads);
-  p.head_dim = d;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(d));
-  p.causal = true;
-  // One thread when the scores are few: a parallel region would cost more than the work.
-  const int64_t work = n * (cache.length + n) * heads * d;
-  const int threads = work < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
+  resize(lse_, n * config_.num_attention_heads);
+  const FlashAttentionParams p = llama_attention_params(config_, q_.data(), cache.layer_keys(layer),
+                                                        cache.layer_values(layer), attn_out_.data(), lse_.data(),
+                                                        cu_q, cu_k, 1);
+  const int threads = attention_threads(n * (cache.length + n) * config_.num_attention_heads * config_.head_dim);
   const size_t bytes = flash_attention_forward_workspace_bytes(p, threads);
   if (attention_workspace_.size() < bytes) attention_workspace_.resize(bytes);
   flash_attention_forward(p, attention_workspace_.data(), attention_workspace_.size(), threads);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "rxlm/core/error.h"
+#include "rxlm/model/attention_params.h"
 #include "rxlm/ops/cross_entropy.h"
 #include "rxlm/ops/flash_attention.h"
 #include "rxlm/ops/matmul.h"
@@ -79,31 +80,17 @@ void linear_backward(const Linear& lin, const float* x, const std::vector<float>
 // Causal attention over packed sequences, dense token-major q/k/v/o as the projections write them.
 FlashAttentionParams attention_params(const LlamaConfig& c, const float* q, const float* k, const float* v, float* o,
                                       float* lse, const std::vector<int32_t>& cu_seqlens) {
-  const int heads = static_cast<int>(c.num_attention_heads), kv_heads = static_cast<int>(c.num_key_value_heads);
-  const int d = static_cast<int>(c.head_dim);
-  FlashAttentionParams p;
-  p.q = q, p.k = k, p.v = v, p.o = o, p.lse = lse;
-  dense_strides(heads, d, &p.q_row_stride, &p.q_head_stride);
-  dense_strides(heads, d, &p.o_row_stride, &p.o_head_stride);
-  dense_strides(kv_heads, d, &p.k_row_stride, &p.k_head_stride);
-  dense_strides(kv_heads, d, &p.v_row_stride, &p.v_head_stride);
-  p.cu_seqlens_q = p.cu_seqlens_k = cu_seqlens.data();
-  p.n_seqs = static_cast<int>(cu_seqlens.size()) - 1;
-  p.n_heads = heads, p.n_kv_heads = kv_heads, p.head_dim = d;
-  p.scale = 1.0f / std::sqrt(static_cast<float>(d));
-  p.causal = true;
-  return p;
+  return llama_attention_params(c, q, k, v, o, lse, cu_seqlens.data(), cu_seqlens.data(),
+                                static_cast<int>(cu_seqlens.size()) - 1);
 }
 
-// One thread when the scores are few (as the inference forward does): a parallel region would cost more
-// than the work, and far more on a loaded machine where spinning threads wait for a core.
 int attention_threads(const std::vector<int32_t>& cu_seqlens, const LlamaConfig& c) {
   int64_t work = 0;
   for (size_t i = 1; i < cu_seqlens.size(); ++i) {
     const int64_t len = cu_seqlens[i] - cu_seqlens[i - 1];
     work += len * len * c.num_attention_heads * c.head_dim;
   }
-  return work < (int64_t{1} << 16) ? 1 : omp_get_max_threads();
+  return rxlm::attention_threads(work);
 }
 
 }  // namespace
