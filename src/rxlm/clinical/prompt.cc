@@ -3,9 +3,11 @@
 
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <unordered_set>
 
+#include "rxlm/core/error.h"
 #include "rxlm/io/jsonl.h"
 
 namespace rxlm::clinical {
@@ -113,6 +115,111 @@ ParsedAnswer parse_answer(std::string_view text) {
   if (result.drugs.empty()) return reject("no drug listed");
   result.ok = true;
   return result;
+}
+
+// ---- parse_user: render_user read backwards ------------------------------------------------------------
+namespace {
+
+constexpr std::string_view kUserEnd = "List the drugs to prescribe for this admission.";
+constexpr std::string_view kDiagnosesHeader = "Diagnoses (in coded order):";
+
+[[noreturn]] void user_error(int line, std::string_view expected, std::string_view found) {
+  fail("user message line {}: expected {}, found \"{}\" (the message must be as render_user writes it)", line,
+       expected, found);
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
+
+template <class Number>
+std::optional<Number> whole_number(std::string_view text) {
+  Number value{};
+  if (text.empty()) return std::nullopt;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// "unknown" or "<number><unit>"; `field` names it in errors.
+std::optional<double> measurement(std::string_view text, std::string_view unit, std::string_view field) {
+  if (text == "unknown") return std::nullopt;
+  if (text.size() < unit.size() || text.substr(text.size() - unit.size()) != unit)
+    user_error(1, fmt::format("{} as \"unknown\" or a number{}", field, unit.empty() ? "" : fmt::format(" then \"{}\"", unit)),
+               text);
+  auto value = whole_number<double>(text.substr(0, text.size() - unit.size()));
+  if (!value) user_error(1, fmt::format("{} as a number", field), text);
+  return value;
+}
+
+PatientFacts parse_patient_line(std::string_view line) {
+  constexpr std::string_view prefix = "Patient: age ";
+  if (!starts_with(line, prefix) || line.size() < prefix.size() + 1 || line.back() != '.')
+    user_error(1, "\"Patient: age ..., admission type ....\"", line);
+  std::string_view rest = line.substr(prefix.size(), line.size() - prefix.size() - 1);
+  // The fields in render order; each value runs to the next marker (the last one to the end).
+  constexpr std::string_view markers[] = {", sex ", ", height ", ", weight ", ", BMI ", ", admission type "};
+  std::string_view values[6];
+  for (int i = 0; i < 5; ++i) {
+    std::size_t at = rest.find(markers[i]);
+    if (at == std::string_view::npos) user_error(1, fmt::format("\"{}\" after the previous field", markers[i]), line);
+    values[i] = rest.substr(0, at);
+    rest.remove_prefix(at + markers[i].size());
+  }
+  values[5] = rest;
+  PatientFacts p;
+  if (values[0] == "90 or older") {
+    p.age = 90;
+  } else if (values[0] != "unknown") {
+    p.age = whole_number<int>(values[0]);
+    if (!p.age) user_error(1, "an age as a whole number, \"90 or older\" or \"unknown\"", values[0]);
+  }
+  if (values[1].empty()) user_error(1, "a sex (\"female\", \"male\" or \"unknown\")", values[1]);
+  p.sex = values[1] == "unknown" ? "" : std::string(values[1]);
+  p.height_cm = measurement(values[2], " cm", "height");
+  p.weight_kg = measurement(values[3], " kg", "weight");
+  p.bmi = measurement(values[4], "", "BMI");
+  if (values[5].empty()) user_error(1, "an admission type (or \"unknown\")", values[5]);
+  p.admission_type = values[5] == "unknown" ? "" : std::string(values[5]);
+  return p;
+}
+
+// "<index>. ICD-<version> <code>: <title>"
+DiagnosisLine parse_diagnosis_line(std::string_view line, int line_number, int index) {
+  const std::string expected = fmt::format("\"{}. ICD-<9|10> <code>: <title>\"", index);
+  const std::string number_prefix = fmt::format("{}. ICD-", index);
+  if (!starts_with(line, number_prefix)) user_error(line_number, expected, line);
+  std::string_view rest = line.substr(number_prefix.size());
+  std::size_t space = rest.find(' ');
+  auto version = whole_number<int>(rest.substr(0, space));
+  if (space == std::string_view::npos || !version) user_error(line_number, expected, line);
+  rest.remove_prefix(space + 1);
+  std::size_t colon = rest.find(": ");
+  if (colon == std::string_view::npos || colon == 0) user_error(line_number, expected, line);
+  DiagnosisLine d;
+  d.icd_version = *version;
+  d.icd_code = std::string(rest.substr(0, colon));
+  std::string_view title = rest.substr(colon + 2);
+  d.title = title == "title unknown" ? "" : std::string(title);
+  return d;
+}
+
+}  // namespace
+
+AdmissionPrompt parse_user(std::string_view text) {
+  std::vector<std::string_view> lines;
+  for (std::size_t start = 0;;) {
+    std::size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  AdmissionPrompt admission;
+  admission.patient = parse_patient_line(lines[0]);
+  if (lines.size() < 3) user_error(static_cast<int>(lines.size()) + 1, "more lines", "end of message");
+  if (lines[1] != kDiagnosesHeader) user_error(2, fmt::format("\"{}\"", kDiagnosesHeader), lines[1]);
+  if (lines.back() != kUserEnd) user_error(static_cast<int>(lines.size()), fmt::format("\"{}\"", kUserEnd), lines.back());
+  for (std::size_t i = 2; i + 1 < lines.size(); ++i)
+    admission.diagnoses.push_back(parse_diagnosis_line(lines[i], static_cast<int>(i) + 1, static_cast<int>(i) - 1));
+  return admission;
 }
 
 }  // namespace rxlm::clinical

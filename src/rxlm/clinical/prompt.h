@@ -38,6 +38,12 @@ const std::string& system_prompt();
 //   ...
 //   List the drugs to prescribe for this admission.
 std::string render_user(const AdmissionPrompt& admission);
+// The inverse of render_user, for consumers that only have the chat sample (baselines read the diagnosis
+// codes back from it). Numbers come back at the precision they were rendered with, "90 or older" comes
+// back as age 90, "unknown" as nullopt / "", and "title unknown" as an empty title, so
+// render_user(parse_user(text)) == text for every text render_user writes. Anything else throws
+// rxlm::Error naming the message line and what was expected there.
+AdmissionPrompt parse_user(std::string_view text);
 // The assistant message: "Drugs:\n- name\n- name" (one canonical name per line, no trailing newline).
 std::string render_answer(const std::vector<std::string>& drugs);
 // {"messages":[system,user,assistant]} plus "meta" when given.
