@@ -1,13 +1,20 @@
 // Llama-architecture inference forward pass with a KV cache: RMSNorm, RoPE (incl. llama3 scaling),
 // grouped-query attention, SwiGLU MLP, tied or untied head. Weights stay in the checkpoint's mapping,
-// in their stored dtype; all arithmetic accumulates in f32.
+// in their stored dtype; all arithmetic accumulates in f32. Optionally an unmerged LoRA adapter
+// (y = W x + scale·B·(A x) on the adapted projections), and a decode step over several sequences at once.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "rxlm/io/checkpoint.h"
 #include "rxlm/ops/rope.h"
+
+namespace rxlm {
+struct LoraWeights;
+struct LoraAdapter;
+}  // namespace rxlm
 
 namespace rxlm {
 
@@ -41,8 +48,30 @@ class LlamaModel {
   // all_logits, else [vocab] for the last token only.
   std::vector<float> forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits = false);
 
+  // One decode step for B = tokens.size() sequences: tokens[i] runs at position caches[i]->length of its
+  // own cache. Every weight matmul takes the B tokens as one B-row batch (the weights are read once per
+  // step, not B times); attention runs per sequence over its own cache. Returns [B, vocab] logits.
+  // Each row equals what forward() gives that sequence alone, bit for bit, for quantised and f16/bf16
+  // weights (rows are fed to matmul in groups small enough to stay on its one-row kernels); f32 weights
+  // go through one sgemm, equal to sgemv to rounding.
+  std::vector<float> forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches);
+
+  // Applies an unmerged LoRA adapter from now on (nullptr removes it): every projection the adapter
+  // targets computes W x + scale·B·(A x), for any base dtype (quantised GGUF included). The adapter is
+  // used in place and must outlive its use. Throws when a target's layer or shape does not fit this model.
+  // A and B are in the base checkpoint's row order (a GGUF base's q/k rows are llama.cpp-permuted; rxlm
+  // train writes adapters in the order of the base it trained on).
+  void set_adapter(const LoraWeights* adapter);
+  const LoraWeights* adapter() const { return adapter_; }
+
  private:
   void attention(int64_t layer, int64_t n_tokens, KvCache& cache);
+  void attention(int64_t layer, int64_t n_tokens, KvCache& cache, const float* q, float* out);
+  // y[n, out] = x[n, in]·Wᵀ (+ the adapter's scale·B·A x when module m of this layer is adapted).
+  void project(const float* x, int64_t n, const TensorView& w, int64_t layer, int module, float* y);
+  // The same for decode rows: fed to matmul in groups that keep each row on matmul's one-row path.
+  void project_rows(const float* x, int64_t n, const TensorView& w, int64_t layer, int module, float* y);
+  void add_lora(const float* x, int64_t n, const LoraAdapter& a, float* y);
 
   LlamaConfig config_;
   const TensorView* embed_tokens_;  // [vocab, hidden]
@@ -53,6 +82,11 @@ class LlamaModel {
   // Scratch activations, sized for the largest batch seen so far.
   std::vector<float> x_, xn_, q_, k_, v_, attn_out_, gate_, up_, mlp_out_, lse_;
   std::vector<std::byte> attention_workspace_;
+  // Adapter per layer and module (lora_module_names() order: q k v o gate up down), nullptr = not adapted.
+  const LoraWeights* adapter_ = nullptr;
+  std::vector<std::array<const LoraAdapter*, 7>> lora_;
+  float lora_scale_ = 0.f;
+  std::vector<float> lora_mid_;
 };
 
 }  // namespace rxlm
