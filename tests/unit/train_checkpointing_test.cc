@@ -35,15 +35,18 @@ TEST(TrainCheckpointing, SameGradientsWithLessSavedActivation) {
     EXPECT_EQ(checkpointed.adapters[i].grad_b, plain.adapters[i].grad_b) << plain.adapters[i].target.weight_name;
   }
 
-  // Saved per token: the logits and final norm in both; per layer everything vs only the block input.
-  const int64_t head = n * (2 * c.hidden_size + c.vocab_size);
+  // Saved: the final norm per token and the logits per scored token in both; per layer everything vs
+  // only the block input.
+  const int64_t scored = count_scored_tokens(batch);
+  ASSERT_EQ(scored, 9 + 5);
+  const int64_t head = n * 2 * c.hidden_size + scored * c.vocab_size;
   const int64_t per_layer_inputs = c.num_hidden_layers * n * c.hidden_size;
   EXPECT_GT(keep_all.peak_saved_floats(), head + per_layer_inputs * 5);
   const int64_t one_block = (keep_all.peak_saved_floats() - head) / c.num_hidden_layers;
   EXPECT_EQ(recompute.peak_saved_floats(), head + per_layer_inputs + one_block - n * c.hidden_size);
 
   // The dry-run estimate counts exactly what the implementation saves.
-  const TrainMemoryEstimate estimate = estimate_train_memory(c, config, 4, n, "sgd");
+  const TrainMemoryEstimate estimate = estimate_train_memory(c, config, 4, n, "sgd", scored);
   EXPECT_EQ(estimate.activations, 4u * static_cast<uint64_t>(keep_all.peak_saved_floats()));
   EXPECT_EQ(estimate.activations_checkpointed, 4u * static_cast<uint64_t>(recompute.peak_saved_floats()));
 }

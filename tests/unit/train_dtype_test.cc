@@ -1,5 +1,6 @@
-// Training on a bf16 base (weights converted to f32 per use) gives the loss and LoRA gradients of the same
-// weights stored as f32: the conversion path of the frozen-weight backward is checked against the f32 path.
+// Training on a bf16 base gives the loss and LoRA gradients of the same weights stored as f32, whether the
+// trainer converts the weights once at construction (the f32 cache) or per use (cache limit 0): both
+// conversion paths of the frozen-weight forward and backward are checked against the f32 path.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -13,7 +14,9 @@
 namespace rxlm {
 namespace {
 
-TEST(TrainDtype, Bf16BaseMatchesItsF32Copy) {
+class TrainDtype : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(TrainDtype, Bf16BaseMatchesItsF32Copy) {
   const Checkpoint bf16 = load_checkpoint(std::string(RXLM_SOURCE_DIR) + "/tests/fixtures/tiny_llama/bf16");
   ASSERT_EQ(bf16.tensor("model.layers.0.self_attn.q_proj.weight").dtype, DType::BF16);
   // The same values as f32 tensors owned here.
@@ -36,7 +39,9 @@ TEST(TrainDtype, Bf16BaseMatchesItsF32Copy) {
   for (LoraAdapter& a : lora_bf16.adapters)
     for (size_t i = 0; i < a.b.size(); ++i) a.b[i] = 0.02f * std::sin(static_cast<float>(i));
   LoraWeights lora_f32 = lora_bf16;
-  const double loss_bf16 = LlamaLoraTrainer(bf16, lora_bf16).forward_backward(batch);
+  LlamaLoraTrainer bf16_trainer(bf16, lora_bf16, GetParam());
+  EXPECT_EQ(bf16_trainer.weights_cached_f32(), GetParam() > 0);
+  const double loss_bf16 = bf16_trainer.forward_backward(batch);
   const double loss_f32 = LlamaLoraTrainer(f32, lora_f32).forward_backward(batch);
   EXPECT_NEAR(loss_bf16, loss_f32, 1e-5 * loss_f32);
   for (size_t i = 0; i < lora_f32.adapters.size(); ++i) {
@@ -55,6 +60,10 @@ TEST(TrainDtype, Bf16BaseMatchesItsF32Copy) {
     EXPECT_LE(diff / scale, 1e-5) << want.target.weight_name;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CachedOrPerUse, TrainDtype,
+                         ::testing::Values(LlamaLoraTrainer::kDefaultF32CacheBytes, uint64_t{0}),
+                         [](const auto& info) { return info.param ? std::string("CachedF32") : std::string("PerUse"); });
 
 }  // namespace
 }  // namespace rxlm

@@ -117,7 +117,12 @@ struct LlamaLoraTrainer::Saved {
   std::vector<int64_t> positions;
   std::vector<int32_t> cu_seqlens;
   std::vector<Layer> layers;
-  std::vector<float> x_final, xf, logits;
+  std::vector<float> x_final, xf;
+  // The output head runs only on the rows whose next-token label is scored (all rows for logits()):
+  // masked rows add nothing to the loss or its gradient, and prompts are most of a clinical sample.
+  std::vector<int64_t> head_rows;     // packed-token index of each logits row
+  std::vector<int32_t> head_targets;  // its target
+  std::vector<float> logits;          // [head_rows.size(), vocab]
   std::vector<std::byte> workspace;
 
   // Floats held in saved activations right now (the logits included), for the memory accounting.
@@ -128,7 +133,37 @@ struct LlamaLoraTrainer::Saved {
   }
 };
 
-LlamaLoraTrainer::LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lora)
+void LlamaLoraTrainer::cache_weights_f32(uint64_t limit_bytes) {
+  std::vector<const TensorView**> uses;  // every pointer to a frozen matrix
+  for (LlamaTrainLayer& layer : layers_)
+    for (const TensorView*& w : layer.proj) uses.push_back(&w);
+  uses.push_back(&embed_tokens_);
+  uses.push_back(&lm_head_);
+  std::vector<const TensorView*> distinct;
+  uint64_t bytes = 0;
+  for (const TensorView** use : uses)
+    if ((*use)->dtype != DType::F32 && std::find(distinct.begin(), distinct.end(), *use) == distinct.end()) {
+      distinct.push_back(*use);
+      bytes += static_cast<uint64_t>((*use)->numel()) * sizeof(float);
+    }
+  if (distinct.empty() || bytes > limit_bytes) return;
+  f32_weights_.reserve(distinct.size());
+  f32_views_.reserve(distinct.size());  // views must not move: pointers into this vector are kept
+  for (const TensorView* w : distinct) {
+    f32_weights_.push_back(to_f32(*w));
+    TensorView view = *w;
+    view.dtype = DType::F32;
+    view.data = reinterpret_cast<const std::byte*>(f32_weights_.back().data());
+    view.nbytes = static_cast<uint64_t>(w->numel()) * sizeof(float);
+    f32_views_.push_back(std::move(view));
+  }
+  for (const TensorView** use : uses) {
+    const auto it = std::find(distinct.begin(), distinct.end(), *use);
+    if (it != distinct.end()) *use = &f32_views_[static_cast<size_t>(it - distinct.begin())];
+  }
+}
+
+LlamaLoraTrainer::LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lora, uint64_t f32_cache_bytes)
     : checkpoint_(checkpoint),
       lora_(lora),
       config_(checkpoint.config),
@@ -148,6 +183,7 @@ LlamaLoraTrainer::LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lo
     layer.post_attention_norm = to_f32(checkpoint.tensor(p + "post_attention_layernorm.weight"));
     layers_.push_back(std::move(layer));
   }
+  cache_weights_f32(f32_cache_bytes);
   for (const LoraAdapter& a : lora_.adapters) {
     const TensorView& w = checkpoint.tensor(a.target.weight_name);
     const int64_t r = lora_.config.rank;
@@ -208,7 +244,7 @@ void LlamaLoraTrainer::layer_forward(int64_t l, Saved& s, std::vector<float>& x)
   for (int64_t i = 0; i < n * hidden; ++i) x[i] += tmp[i];
 }
 
-void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s) {
+void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s, bool all_logits) {
   const int64_t hidden = config_.hidden_size;
   s.cu_seqlens = {0};
   s.targets.clear();
@@ -247,20 +283,32 @@ void LlamaLoraTrainer::forward(std::span<const TrainSequence> batch, Saved& s) {
   s.x_final = std::move(x);
   s.xf.resize(static_cast<size_t>(n * hidden));
   rmsnorm_forward(s.x_final.data(), final_norm_.data(), n, hidden, config_.rms_norm_eps, s.xf.data());
-  s.logits.resize(static_cast<size_t>(n * config_.vocab_size));
-  matmul(s.xf.data(), n, *lm_head_, s.logits.data());
+  s.head_rows.clear();
+  s.head_targets.clear();
+  for (int64_t t = 0; t < n; ++t)
+    if (all_logits || s.targets[t] != kIgnoreTarget) {
+      s.head_rows.push_back(t);
+      s.head_targets.push_back(s.targets[t]);
+    }
+  const int64_t m = std::ssize(s.head_rows);
+  std::vector<float> rows(static_cast<size_t>(m * hidden));
+  for (int64_t i = 0; i < m; ++i)
+    std::copy_n(s.xf.data() + s.head_rows[i] * hidden, hidden, rows.data() + i * hidden);
+  s.logits.resize(static_cast<size_t>(m * config_.vocab_size));
+  if (m) matmul(rows.data(), m, *lm_head_, s.logits.data());
 }
 
 std::vector<float> LlamaLoraTrainer::logits(std::span<const TrainSequence> batch) {
   Saved s;
-  forward(batch, s);
+  forward(batch, s, /*all_logits=*/true);
   return std::move(s.logits);
 }
 
 double LlamaLoraTrainer::loss_sum(std::span<const TrainSequence> batch, int64_t* n_scored) {
   Saved s;
   forward(batch, s);
-  return cross_entropy_forward(s.logits.data(), s.targets.data(), s.n, config_.vocab_size, n_scored);
+  return cross_entropy_forward(s.logits.data(), s.head_targets.data(), std::ssize(s.head_rows), config_.vocab_size,
+                               n_scored);
 }
 
 int64_t count_scored_tokens(std::span<const TrainSequence> batch) {
@@ -282,12 +330,16 @@ double LlamaLoraTrainer::forward_backward_sum(std::span<const TrainSequence> bat
   peak_saved_floats_ = s.floats();
   const int64_t n = s.n, hidden = config_.hidden_size, vocab = config_.vocab_size;
   const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
-  const double loss_sum = cross_entropy_forward(s.logits.data(), s.targets.data(), n, vocab, nullptr);
-  cross_entropy_backward(s.logits.data(), s.targets.data(), n, vocab, gradient_scale, s.logits.data());
-  std::vector<float> scratch, d_xf(static_cast<size_t>(n * hidden)), d_x(static_cast<size_t>(n * hidden));
+  const int64_t m = std::ssize(s.head_rows);
+  const double loss_sum = cross_entropy_forward(s.logits.data(), s.head_targets.data(), m, vocab, nullptr);
+  cross_entropy_backward(s.logits.data(), s.head_targets.data(), m, vocab, gradient_scale, s.logits.data());
+  std::vector<float> scratch, d_rows(static_cast<size_t>(m * hidden));
+  std::vector<float> d_xf(static_cast<size_t>(n * hidden)), d_x(static_cast<size_t>(n * hidden));
   const float* head = weight_f32(*lm_head_, scratch);
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hidden, vocab, 1.f, s.logits.data(), vocab, head, hidden,
-              0.f, d_xf.data(), hidden);
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, hidden, vocab, 1.f, s.logits.data(), vocab, head, hidden,
+              0.f, d_rows.data(), hidden);
+  for (int64_t i = 0; i < m; ++i)  // unscored rows keep a zero gradient
+    std::copy_n(d_rows.data() + i * hidden, hidden, d_xf.data() + s.head_rows[i] * hidden);
   rmsnorm_backward(s.x_final.data(), final_norm_.data(), d_xf.data(), n, hidden, config_.rms_norm_eps, d_x.data());
 
   const int heads = static_cast<int>(config_.num_attention_heads), kv_heads = static_cast<int>(config_.num_key_value_heads);

@@ -33,7 +33,8 @@ class LlamaLoraTrainer {
  public:
   // The checkpoint and the LoRA weights must outlive the trainer; base weights are read, never written.
   // Shapes of every adapter are checked against the checkpoint's weights.
-  LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lora);
+  LlamaLoraTrainer(const Checkpoint& checkpoint, LoraWeights& lora,
+                   uint64_t f32_cache_bytes = kDefaultF32CacheBytes);
 
   // Runs the packed batch forward and backward. Returns the mean loss over every scored token of the
   // batch (PEFT/transformers' reduction) and adds (+=) its gradients to lora grad_b (and grad_a when A is
@@ -49,6 +50,12 @@ class LlamaLoraTrainer {
   // recomputes one block at a time, so saved activations are one hidden vector per token and layer plus
   // one block's worth, at the cost of a second forward. Gradients are identical (the same arithmetic).
   void set_activation_checkpointing(bool on) { checkpoint_activations_ = on; }
+  // Frozen weights stored in another dtype (bf16, f16, GGUF-quantised) are converted to f32 once, at
+  // construction, when all of them fit in this many bytes (default 4 GiB: SmolLM2-135M needs 0.54 GiB,
+  // an 8B model 30 GiB); otherwise each use converts one weight. Same values either way; the cache saves
+  // a conversion per projection per step, forward and backward.
+  static constexpr uint64_t kDefaultF32CacheBytes = uint64_t{4} << 30;
+  bool weights_cached_f32() const { return !f32_weights_.empty(); }
   // The most f32 values the last forward_backward held in saved activations at once (logits included).
   int64_t peak_saved_floats() const { return peak_saved_floats_; }
 
@@ -61,8 +68,9 @@ class LlamaLoraTrainer {
 
  private:
   struct Saved;
-  void forward(std::span<const TrainSequence> batch, Saved& saved);
+  void forward(std::span<const TrainSequence> batch, Saved& saved, bool all_logits = false);
   void layer_forward(int64_t layer, Saved& saved, std::vector<float>& x);
+  void cache_weights_f32(uint64_t limit_bytes);
 
   const Checkpoint& checkpoint_;
   LoraWeights& lora_;
@@ -72,6 +80,8 @@ class LlamaLoraTrainer {
   const TensorView* embed_tokens_;
   const TensorView* lm_head_;
   std::vector<float> final_norm_;
+  std::vector<std::vector<float>> f32_weights_;  // converted copies (see kDefaultF32CacheBytes)
+  std::vector<TensorView> f32_views_;            // views of them; proj[], embed/head point here when cached
   bool checkpoint_activations_ = false;
   int64_t peak_saved_floats_ = 0;
 };

@@ -24,8 +24,9 @@ struct TrainMemoryEstimate {
 // Activations follow what train/llama_train.cc keeps per token: per layer the block input, both normed
 // inputs, q/k/v, attention output, softmax logsumexp, the mid residual, gate/up/SwiGLU output and the
 // LoRA A·x of every target; at the end the block output, its norm and the logits. With checkpointing
-// each layer keeps only its input, plus one block recomputed at a time.
+// each layer keeps only its input, plus one block recomputed at a time. Logits exist only for scored
+// tokens (the answer); `scored_tokens` < 0 means every token is scored, the upper bound a dry run gives.
 TrainMemoryEstimate estimate_train_memory(const LlamaConfig& model, const LoraConfig& lora, int64_t base_dtype_bytes,
-                                          int64_t tokens, const std::string& optimizer);
+                                          int64_t tokens, const std::string& optimizer, int64_t scored_tokens = -1);
 
 }  // namespace rxlm
