@@ -257,18 +257,19 @@ std::string markdown_report(const std::vector<NamedResult>& results) {
 }
 
 std::string text_summary_table(const std::vector<NamedResult>& results) {
+  // Transposed (one column per result) so that several methods with intervals fit a terminal.
   const auto rows = summary_rows(results);
-  std::vector<std::size_t> widths(rows.front().size(), 0);
-  for (const auto& row : rows)
-    for (std::size_t k = 0; k < row.size(); ++k) widths[k] = std::max(widths[k], row[k].size());
+  std::vector<std::size_t> widths(rows.size(), 0);
+  for (std::size_t c = 0; c < rows.size(); ++c)
+    for (const auto& text : rows[c]) widths[c] = std::max(widths[c], text.size());
   std::string out;
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    for (std::size_t k = 0; k < rows[i].size(); ++k) {
-      if (k) out += "  ";
-      out += k == 0 ? fmt::format("{:<{}}", rows[i][k], widths[k]) : fmt::format("{:>{}}", rows[i][k], widths[k]);
+  for (std::size_t line = 0; line < rows.front().size(); ++line) {
+    for (std::size_t c = 0; c < rows.size(); ++c) {
+      if (c) out += "  ";
+      out += c == 0 ? fmt::format("{:<{}}", rows[c][line], widths[c]) : fmt::format("{:>{}}", rows[c][line], widths[c]);
     }
     out += "\n";
-    if (i == 0) {
+    if (line == 0) {
       std::size_t total = 0;
       for (auto w : widths) total += w;
       out += std::string(total + 2 * (widths.size() - 1), '-') + "\n";

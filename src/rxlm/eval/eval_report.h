@@ -73,7 +73,7 @@ nlohmann::ordered_json to_json(const std::vector<NamedResult>& results, bool per
 std::string markdown_summary_table(const std::vector<NamedResult>& results);
 // Summary table, then every metric (rows) for every result (columns), then notes (bootstrap, warnings).
 std::string markdown_report(const std::vector<NamedResult>& results);
-// The summary table as aligned plain text for a terminal.
+// The summary table as aligned plain text for a terminal, transposed: one column per result.
 std::string text_summary_table(const std::vector<NamedResult>& results);
 
 }  // namespace rxlm::eval
