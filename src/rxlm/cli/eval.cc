@@ -31,7 +31,8 @@ std::string row_name(const std::vector<eval::PredictionRecord>& records, const s
   for (const auto& r : records) methods.insert(r.method);
   std::string name = methods.size() == 1 && !methods.begin()->empty() ? *methods.begin() : path.stem().string();
   if (taken.count(name)) name += " (" + path.filename().string() + ")";
-  for (int k = 2; taken.count(name); ++k) name = fmt::format("{} #{}", name, k);
+  const std::string base = name;
+  for (int k = 2; taken.count(name); ++k) name = fmt::format("{} #{}", base, k);
   taken.insert(name);
   return name;
 }
