@@ -4,11 +4,15 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "rxlm/cli/command.h"
 #include "rxlm/core/error.h"
+#include "rxlm/core/progress.h"
 #include "rxlm/io/checkpoint.h"
 #include "rxlm/io/hf_config.h"
 #include "rxlm/lora/lora_config.h"
@@ -16,6 +20,7 @@
 #include "rxlm/tokenizer/tokenizer.h"
 #include "rxlm/train/chat_samples.h"
 #include "rxlm/train/memory_estimate.h"
+#include "rxlm/train/train_config.h"
 #include "rxlm/train/trainer.h"
 #include "rxlm/cli/format.h"
 
@@ -30,44 +35,45 @@ int64_t dtype_bytes_of(const std::string& torch_dtype) {
   return 4;
 }
 
+// The run's inputs, plus the training settings as the flags gave them (`flags`); `overrides` copies each flag
+// the command line actually set onto the settings read from --config, so flags beat the file.
 struct TrainOptions {
   bool dry_run = false;
   std::string model_config;
-  std::string model, tokenizer, train, val, out, chat_format;
-  int64_t epochs = 5;
-  double lr = 1e-3;
-  double weight_decay = 0.01;
-  uint64_t seed = 42;
-  bool checkpoint_activations = false;
-  int64_t save_steps = 0, max_steps = 0, warmup_steps = 0, accumulation = 1;
-  std::string schedule = "constant";
-  double max_grad_norm = 0;
-  std::string resume;
-  int64_t rank = 16;
-  double alpha = 16.0;
-  bool standard_lora = false;
-  bool rslora = false;
+  std::string model, tokenizer, train, val, out, chat_format, resume, config;
+  std::vector<std::string> sets;  // --set section.key=value
+  TrainConfig flags;
   std::string targets = "q_proj,v_proj";
-  int64_t batch_size = 4;
-  int64_t max_length = 2048;
-  std::string optimizer = "sgd";
+  bool standard_lora = false;
+  std::vector<double> betas;
+  std::vector<std::pair<CLI::Option*, std::function<void(TrainConfig&)>>> overrides;
 };
 
-LoraConfig lora_config(const TrainOptions& o) {
+// The settings of this run: defaults, then --config, then --set, then the flags given.
+TrainConfig resolve_settings(const TrainOptions& o) {
+  TrainConfig c;
+  if (!o.config.empty()) read_train_config(o.config, c);
+  for (const std::string& s : o.sets) apply_train_setting(s, c);
+  for (const auto& [option, apply] : o.overrides)
+    if (option->count() > 0) apply(c);
+  return c;
+}
+
+LoraConfig lora_config(const TrainConfig& c) {
   LoraConfig lora;
-  lora.rank = o.rank;
-  lora.alpha = o.alpha;
-  lora.freeze_a = !o.standard_lora;
-  lora.use_rslora = o.rslora;
-  lora.target_modules = parse_lora_targets(o.targets);
+  lora.rank = c.rank;
+  lora.alpha = c.alpha;
+  lora.freeze_a = c.freeze_a;
+  lora.use_rslora = c.rslora;
+  lora.target_modules = c.targets;
   lora.validate();
   return lora;
 }
 
-void dry_run(const TrainOptions& o) {
+void dry_run(const TrainOptions& o, const TrainConfig& c) {
   if (o.model_config.empty()) fail("--dry-run needs --model-config CONFIG.json (or the directory holding it)");
   const LlamaConfig model = load_hf_config(o.model_config);
-  const LoraConfig lora = lora_config(o);
+  const LoraConfig lora = lora_config(c);
   const LoraParameterCounts counts = count_lora_parameters(model, lora);
   fmt::print("model config: {}\n", o.model_config);
   std::string modules;
@@ -81,9 +87,9 @@ void dry_run(const TrainOptions& o) {
              100.0 * static_cast<double>(counts.trainable) / static_cast<double>(counts.trainable + counts.frozen()));
   const int64_t base_bytes = dtype_bytes_of(model.torch_dtype);
   const TrainMemoryEstimate m =
-      estimate_train_memory(model, lora, base_bytes, o.batch_size * o.max_length, o.optimizer);
+      estimate_train_memory(model, lora, base_bytes, c.batch_size * c.max_length, c.optimizer);
   fmt::print("memory estimate ({} × {} tokens, {}, base at {} bytes/weight):\n",
-             o.batch_size, o.max_length, o.optimizer, base_bytes);
+             c.batch_size, c.max_length, c.optimizer, base_bytes);
   fmt::print("  base weights     {}\n", gib(m.base_weights));
   fmt::print("  adapter (f32)    {}\n", gib(m.adapter));
   fmt::print("  gradients        {}\n", gib(m.gradients));
@@ -94,91 +100,146 @@ void dry_run(const TrainOptions& o) {
              gib(m.total(true)));
 }
 
-void train(const TrainOptions& o) {
+void train(const TrainOptions& o, const TrainConfig& c) {
   if (o.model.empty() || o.train.empty() || o.out.empty())
     fail("training needs --model PATH --train train.jsonl --out RUN (or --dry-run --model-config CONFIG.json)");
   const Checkpoint checkpoint = load_checkpoint(o.model);
   auto tokenizer = o.tokenizer.empty() ? load_tokenizer(checkpoint) : load_tokenizer(o.tokenizer);
   if (!o.chat_format.empty()) tokenizer->set_chat_format(parse_chat_format(o.chat_format));
-  const ChatDataset train_data = load_chat_jsonl(o.train, *tokenizer, o.max_length);
-  const ChatDataset val_data = o.val.empty() ? ChatDataset{} : load_chat_jsonl(o.val, *tokenizer, o.max_length);
-  const LoraConfig lora = lora_config(o);
-  LoraWeights weights = init_lora_weights(checkpoint.config, lora, o.seed);
+  const ChatDataset train_data = load_chat_jsonl(o.train, *tokenizer, c.max_length);
+  const ChatDataset val_data = o.val.empty() ? ChatDataset{} : load_chat_jsonl(o.val, *tokenizer, c.max_length);
+  const LoraConfig lora = lora_config(c);
+  LoraWeights weights = init_lora_weights(checkpoint.config, lora, c.seed);
   const LoraParameterCounts counts = count_lora_parameters(checkpoint.config, lora);
   fmt::print("train: {} samples ({} skipped: no answer token within --max-length {}), validation: {}\n",
-             train_data.sequences.size(), train_data.skipped_no_answer_left, o.max_length, val_data.sequences.size());
+             train_data.sequences.size(), train_data.skipped_no_answer_left, c.max_length, val_data.sequences.size());
+  std::string modules;
+  for (const auto& m : lora.target_modules) modules += (modules.empty() ? "" : ",") + m;
   fmt::print("lora: {} rank {} alpha {:g} on {}; trainable parameters: {}\n",
-             lora.freeze_a ? "FFA-LoRA (A frozen)" : "standard LoRA", lora.rank, lora.alpha, o.targets,
+             lora.freeze_a ? "FFA-LoRA (A frozen)" : "standard LoRA", lora.rank, lora.alpha, modules,
              grouped(static_cast<uint64_t>(counts.trainable)));
+  fmt::print("optimizer: {} lr {:g} ({} schedule, warmup {}), batch {} × {} accumulation, {} epochs, seed {}\n",
+             c.optimizer, c.lr, c.schedule, c.warmup_steps, c.batch_size, c.accumulation, c.epochs, c.seed);
+  std::fflush(stdout);
   TrainSettings settings;
-  settings.epochs = o.epochs;
-  settings.batch_size = o.batch_size;
-  settings.learning_rate = o.lr;
-  settings.optimizer = o.optimizer;
-  settings.adamw.weight_decay = o.weight_decay;
-  settings.seed = o.seed;
-  settings.checkpoint_activations = o.checkpoint_activations;
+  settings.epochs = c.epochs;
+  settings.batch_size = c.batch_size;
+  settings.learning_rate = c.lr;
+  settings.optimizer = c.optimizer;
+  settings.adamw.weight_decay = c.weight_decay;
+  settings.adamw.beta1 = c.beta1;
+  settings.adamw.beta2 = c.beta2;
+  settings.adamw.eps = c.eps;
+  settings.seed = c.seed;
+  settings.checkpoint_activations = c.checkpoint_activations;
   settings.base_model = o.model;
-  settings.gradient_accumulation_steps = o.accumulation;
-  settings.schedule = o.schedule;
-  settings.warmup_steps = o.warmup_steps;
-  settings.max_grad_norm = o.max_grad_norm;
-  settings.save_steps = o.save_steps;
-  settings.max_steps = o.max_steps;
+  settings.gradient_accumulation_steps = c.accumulation;
+  settings.schedule = c.schedule;
+  settings.warmup_steps = c.warmup_steps;
+  settings.max_grad_norm = c.max_grad_norm;
+  settings.save_steps = c.save_steps;
+  settings.max_steps = c.max_steps;
   settings.resume_from = o.resume;
-  const int64_t group = o.batch_size * o.accumulation;
+  const int64_t group = c.batch_size * c.accumulation;
   const int64_t per_epoch = (static_cast<int64_t>(train_data.sequences.size()) + group - 1) / group;
-  const int64_t total = o.max_steps > 0 ? std::min(o.max_steps, per_epoch * o.epochs) : per_epoch * o.epochs;
-  // Plain lines, one per step (a terminal progress bar is not built yet).
+  const int64_t total = c.max_steps > 0 ? std::min(c.max_steps, per_epoch * c.epochs) : per_epoch * c.epochs;
+  // Progress on stderr: a bar redrawn in place on a terminal, one plain line per step otherwise; stdout keeps
+  // the run's summary. The bar's ETA counts only the steps this process ran (not those before a resume).
+  ProgressBar bar("train", total, stderr);
+  bool first = true;
+  std::string val_text;
+  TrainStep last;
   const TrainResult result = train_lora(
-      checkpoint, weights, train_data.sequences, val_data.sequences, settings, o.out, [&](const TrainStep& step) {
-        fmt::print("step {}/{} epoch {} loss {:.4f} lr {:.3g} {:.0f} tokens/s\n", step.step, total, step.epoch,
-                   step.loss, step.learning_rate, static_cast<double>(step.tokens) / step.seconds);
-        std::fflush(stdout);
-      });
+      checkpoint, weights, train_data.sequences, val_data.sequences, settings, o.out,
+      [&](const TrainStep& step) {
+        if (first) bar.set_start_offset(step.step - 1), first = false;
+        last = step;
+        bar.update(step.step, fmt::format("epoch {} · loss {:.4f}{} · lr {:.3g} · {:.0f} tokens/s", step.epoch, step.loss,
+                                          val_text, step.learning_rate, static_cast<double>(step.tokens) / step.seconds));
+      },
+      [&](int64_t, double val_loss) { val_text = fmt::format(" · val {:.4f}", val_loss); });
+  bar.finish();
+  double tokens = 0, seconds = 0;
+  for (const TrainStep& s : result.steps) tokens += static_cast<double>(s.tokens), seconds += s.seconds;
+  if (result.steps.empty())
+    fmt::print("nothing to train: the run had already reached step {}\n", total);
+  else
+    fmt::print("done: step {}/{} epoch {} loss {:.4f}; {} steps, {:.0f} tokens in {} ({:.0f} tokens/s)\n", last.step,
+               total, last.epoch, last.loss, result.steps.size(), tokens, ProgressBar::format_duration(seconds),
+               seconds > 0 ? tokens / seconds : 0.0);
   for (size_t i = 0; i < result.val_losses.size(); ++i)
     fmt::print("validation loss {}: {:.4f}\n", i == 0 ? std::string("before training") : fmt::format("after epoch {}", i),
                result.val_losses[i]);
-  fmt::print("adapter: {}/adapter (PEFT layout), log: {}/log.jsonl, checkpoints: {}/checkpoint-N\n", o.out, o.out,
+  fmt::print("adapter: {0}/adapter (PEFT layout), log: {0}/log.jsonl, loss curve: {0}/loss.svg, checkpoints: "
+             "{0}/checkpoint-N\n",
              o.out);
+}
+
+// A training flag bound to `flags` that, when given, overrides the same setting from --config.
+template <class T>
+CLI::Option* setting(CLI::App& app, TrainOptions& o, const std::string& name, T TrainConfig::*field,
+                     const std::string& help) {
+  CLI::Option* option = app.add_option(name, o.flags.*field, help);
+  o.overrides.emplace_back(option, [&o, field](TrainConfig& c) { c.*field = o.flags.*field; });
+  return option;
 }
 
 const bool registered = register_command(
     "train", "LoRA fine-tuning on chat JSONL (FFA-LoRA by default); --dry-run: counts and memory estimate",
     [](CLI::App& app) {
-      auto o = std::make_shared<TrainOptions>();
-      app.add_flag("--dry-run", o->dry_run, "Print parameter counts and a memory estimate without weights");
-      app.add_option("--model-config", o->model_config, "For --dry-run: Hugging Face config.json or its directory");
-      app.add_option("--model", o->model, "Base model: Hugging Face directory, .gguf or llama2.c .bin");
-      app.add_option("--tokenizer", o->tokenizer, "Tokenizer file, when the model does not carry one");
-      app.add_option("--chat-format", o->chat_format, "Override the chat format: llama3 or chatml");
-      app.add_option("--train", o->train, "Training samples: JSONL of {\"messages\": [...]} (rxlm prep output)");
-      app.add_option("--val", o->val, "Validation samples, same format; loss before training and after each epoch");
-      app.add_option("--out", o->out, "Run directory: log.jsonl and adapter/ (PEFT layout)");
-      app.add_option("--epochs", o->epochs, "Passes over the training data (default 5)");
-      app.add_option("--lr", o->lr, "Learning rate (default 1e-3)");
-      app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay (default 0.01)");
-      app.add_option("--seed", o->seed, "Seed of lora_A's initialisation and the data order (default 42)");
-      app.add_option("--gradient-accumulation", o->accumulation,
-                     "Micro-batches of --batch-size per optimiser step (default 1)");
-      app.add_option("--schedule", o->schedule, "Learning-rate schedule over all epochs (default constant)")
+      auto owned = std::make_shared<TrainOptions>();
+      TrainOptions& o = *owned;
+      app.add_flag("--dry-run", o.dry_run, "Print parameter counts and a memory estimate without weights");
+      app.add_option("--model-config", o.model_config, "For --dry-run: Hugging Face config.json or its directory");
+      app.add_option("--model", o.model, "Base model: Hugging Face directory, .gguf or llama2.c .bin");
+      app.add_option("--tokenizer", o.tokenizer, "Tokenizer file, when the model does not carry one");
+      app.add_option("--chat-format", o.chat_format, "Override the chat format: llama3 or chatml");
+      app.add_option("--train", o.train, "Training samples: JSONL of {\"messages\": [...]} (rxlm prep output)");
+      app.add_option("--val", o.val, "Validation samples, same format; loss before training and after each epoch");
+      app.add_option("--out", o.out, "Run directory: log.jsonl, loss.svg, adapter/ (PEFT layout), checkpoint-N/");
+      app.add_option("--resume", o.resume, "Continue from RUN/checkpoint-N (same data and settings)");
+      app.add_option("--config", o.config,
+                     "TOML file of training settings ([lora], [optim], [data], [run]; see docs/training.md); "
+                     "flags given on the command line override it");
+      app.add_option("--set", o.sets, "One setting as section.key=value, e.g. lora.freeze_a=false (repeatable)");
+      setting(app, o, "--epochs", &TrainConfig::epochs, "Passes over the training data (default 5)");
+      setting(app, o, "--lr", &TrainConfig::lr, "Learning rate (default 1e-3)");
+      setting(app, o, "--weight-decay", &TrainConfig::weight_decay, "AdamW weight decay (default 0.01)");
+      setting(app, o, "--adam-eps", &TrainConfig::eps, "AdamW epsilon (default 1e-8)");
+      auto* betas = app.add_option("--betas", o.betas, "AdamW betas as B1,B2 (default 0.9,0.999)")
+                        ->expected(2)
+                        ->delimiter(',');
+      o.overrides.emplace_back(betas, [&o](TrainConfig& c) { c.beta1 = o.betas.at(0), c.beta2 = o.betas.at(1); });
+      setting(app, o, "--seed", &TrainConfig::seed, "Seed of lora_A's initialisation and the data order (default 42)");
+      setting(app, o, "--gradient-accumulation", &TrainConfig::accumulation,
+              "Micro-batches of --batch-size per optimiser step (default 1)");
+      setting(app, o, "--schedule", &TrainConfig::schedule, "Learning-rate schedule over all epochs (default constant)")
           ->check(CLI::IsMember({"constant", "constant_with_warmup", "linear", "cosine"}));
-      app.add_option("--warmup-steps", o->warmup_steps, "Linear warmup from 0 over this many steps (default 0)");
-      app.add_option("--max-grad-norm", o->max_grad_norm, "Clip the global gradient norm (default 0: off)");
-      app.add_option("--save-steps", o->save_steps, "Write RUN/checkpoint-N every N steps (default: only at the end)");
-      app.add_option("--max-steps", o->max_steps, "Stop after this many steps in all (default: every epoch)");
-      app.add_option("--resume", o->resume, "Continue from RUN/checkpoint-N (same data and settings)");
-      app.add_flag("--checkpoint-activations", o->checkpoint_activations,
-                   "Keep one hidden vector per token and layer; recompute the rest in the backward");
-      app.add_option("--lora-rank", o->rank, "LoRA rank r (default 16)");
-      app.add_option("--lora-alpha", o->alpha, "LoRA alpha (default 16; scale = alpha / r)");
-      app.add_flag("--standard-lora", o->standard_lora, "Train A as well as B (default: FFA-LoRA, A frozen)");
-      app.add_flag("--rslora", o->rslora, "Rank-stabilised scale alpha / sqrt(r)");
-      app.add_option("--targets", o->targets, "Comma-separated modules (default q_proj,v_proj)");
-      app.add_option("--batch-size", o->batch_size, "Sequences per step (default 4)");
-      app.add_option("--max-length", o->max_length, "Tokens per sequence; longer samples lose the answer's tail (default 2048)");
-      app.add_option("--optimizer", o->optimizer, "sgd (default) or adamw")->check(CLI::IsMember({"sgd", "adamw"}));
-      app.callback([o] { o->dry_run ? dry_run(*o) : train(*o); });
+      setting(app, o, "--warmup-steps", &TrainConfig::warmup_steps, "Linear warmup from 0 over this many steps (default 0)");
+      setting(app, o, "--max-grad-norm", &TrainConfig::max_grad_norm, "Clip the global gradient norm (default 0: off)");
+      setting(app, o, "--save-steps", &TrainConfig::save_steps,
+              "Write RUN/checkpoint-N every N steps (default: only at the end)");
+      setting(app, o, "--max-steps", &TrainConfig::max_steps, "Stop after this many steps in all (default: every epoch)");
+      auto* checkpointing = app.add_flag("--checkpoint-activations", o.flags.checkpoint_activations,
+                                         "Keep one hidden vector per token and layer; recompute the rest in the backward");
+      o.overrides.emplace_back(checkpointing, [&o](TrainConfig& c) { c.checkpoint_activations = true; });
+      setting(app, o, "--lora-rank", &TrainConfig::rank, "LoRA rank r (default 16)");
+      setting(app, o, "--lora-alpha", &TrainConfig::alpha, "LoRA alpha (default 16; scale = alpha / r)");
+      auto* standard = app.add_flag("--standard-lora", o.standard_lora, "Train A as well as B (default: FFA-LoRA, A frozen)");
+      o.overrides.emplace_back(standard, [](TrainConfig& c) { c.freeze_a = false; });
+      auto* rslora = app.add_flag("--rslora", o.flags.rslora, "Rank-stabilised scale alpha / sqrt(r)");
+      o.overrides.emplace_back(rslora, [](TrainConfig& c) { c.rslora = true; });
+      auto* targets = app.add_option("--targets", o.targets, "Comma-separated modules (default q_proj,v_proj)");
+      o.overrides.emplace_back(targets, [&o](TrainConfig& c) { c.targets = parse_lora_targets(o.targets); });
+      setting(app, o, "--batch-size", &TrainConfig::batch_size, "Sequences per step (default 4)");
+      setting(app, o, "--max-length", &TrainConfig::max_length,
+              "Tokens per sequence; longer samples lose the answer's tail (default 2048)");
+      setting(app, o, "--optimizer", &TrainConfig::optimizer, "sgd (default) or adamw")
+          ->check(CLI::IsMember({"sgd", "adamw"}));
+      app.callback([owned] {
+        const TrainConfig c = resolve_settings(*owned);
+        owned->dry_run ? dry_run(*owned, c) : train(*owned, c);
+      });
     });
 
 }  // namespace

@@ -54,7 +54,9 @@ void ProgressBar::update(int64_t done, std::string_view detail) {
   if (interactive_) {
     std::fprintf(out_, "\r\033[2K%s", line(done, detail).c_str());
   } else {
+    last_update_printed_ = false;
     if (printed_once_ && std::chrono::duration<double>(now - last_print_).count() < plain_every_) return;
+    last_update_printed_ = true;
     std::fprintf(out_, "%s\n", line(done, detail).c_str());
   }
   std::fflush(out_);
@@ -65,6 +67,7 @@ void ProgressBar::update(int64_t done, std::string_view detail) {
 void ProgressBar::finish(std::string_view detail) {
   if (finished_) return;
   finished_ = true;
+  if (!interactive_ && last_update_printed_ && (detail.empty() || detail == last_detail_)) return;
   const std::string text = line(last_done_, detail.empty() ? std::string_view(last_detail_) : detail);
   if (interactive_)
     std::fprintf(out_, "\r\033[2K%s\n", text.c_str());

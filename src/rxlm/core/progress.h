@@ -39,6 +39,7 @@ class ProgressBar {
   double plain_every_;
   std::chrono::steady_clock::time_point start_, last_print_;
   bool printed_once_ = false;
+  bool last_update_printed_ = false;  // plain mode: finish() need not repeat the line just printed
 };
 
 }  // namespace rxlm

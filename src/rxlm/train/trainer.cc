@@ -10,6 +10,12 @@
 #include <optional>
 #include <random>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "rxlm/core/error.h"
 #include "rxlm/io/jsonl.h"
 #include "rxlm/lora/peft_adapter.h"
@@ -48,6 +54,25 @@ nlohmann::json run_identity(const LoraWeights& lora, const TrainSettings& settin
           {"target_modules", lora.config.target_modules}};
 }
 
+// fsync one file or directory (a directory's fsync makes its entries — new names, renames — durable).
+void fsync_path(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open to sync ({})", path.string(), std::strerror(errno));
+  const bool ok = ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  if (!ok) fail("{}: fsync failed ({}); is the disk full or failing?", path.string(), std::strerror(err));
+}
+
+// Every file and directory under `dir`, then `dir` itself (children before parents).
+void fsync_tree(const std::filesystem::path& dir) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) fsync_path(entry.path());
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir))
+    if (entry.is_directory()) fsync_path(entry.path());
+  fsync_path(dir);
+}
+
 std::string read_text(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{}: cannot open (is this an rxlm checkpoint-N directory?)", path.string());
@@ -58,7 +83,8 @@ std::string read_text(const std::filesystem::path& path) {
 
 TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const std::vector<TrainSequence>& train,
                        const std::vector<TrainSequence>& validation, const TrainSettings& settings,
-                       const std::filesystem::path& run_dir, const std::function<void(const TrainStep&)>& on_step) {
+                       const std::filesystem::path& run_dir, const std::function<void(const TrainStep&)>& on_step,
+                       const std::function<void(int64_t step, double val_loss)>& on_validation) {
   if (train.empty()) fail("no training samples");
   if (settings.epochs < 1 || settings.batch_size < 1 || settings.gradient_accumulation_steps < 1)
     fail("epochs ({}), batch size ({}) and gradient accumulation steps ({}) must be at least 1", settings.epochs,
@@ -99,14 +125,18 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     write_file_atomic(tmp / "log.jsonl", log);
     const nlohmann::json state = {{"format", "rxlm-trainer-state"}, {"version", 1}, {"step", step}, {"run", identity}};
     write_file_atomic(tmp / "trainer_state.json", state.dump(2) + "\n");
+    fsync_tree(tmp);  // contents durable before the name that says they are complete
     std::filesystem::remove_all(final_dir);
     std::filesystem::rename(tmp, final_dir);  // a directory rename is atomic: all of the checkpoint or none
+    fsync_path(run_dir);                      // and the rename itself durable
+    write_svg(run_dir / "loss.svg", loss_chart(log));
   };
   auto log_validation = [&](int64_t epoch) {
     if (validation.empty()) return;
     const double loss = evaluate_loss(trainer, validation, settings.batch_size);
     result.val_losses.push_back(loss);
     log += nlohmann::json{{"epoch", epoch}, {"step", step}, {"val_loss", loss}}.dump() + "\n";
+    if (on_validation) on_validation(step, loss);
   };
   if (step == 0) log_validation(0);
   const int64_t group = settings.batch_size * settings.gradient_accumulation_steps;  // sequences per step
@@ -155,7 +185,8 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     done.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
     result.steps.push_back(done);
     nlohmann::json line = {{"epoch", epoch},       {"step", done.step},       {"loss", done.loss},
-                           {"lr", done.learning_rate}, {"tokens", done.tokens}, {"seconds", done.seconds}};
+                           {"lr", done.learning_rate}, {"tokens", done.tokens}, {"seconds", done.seconds},
+                           {"tokens_per_s", done.seconds > 0 ? static_cast<double>(done.tokens) / done.seconds : 0.0}};
     if (settings.max_grad_norm > 0) line["grad_norm"] = done.grad_norm;
     log += line.dump() + "\n";
     if (on_step) on_step(done);
@@ -163,8 +194,44 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     if (step == last_step || (settings.save_steps > 0 && step % settings.save_steps == 0)) save_checkpoint();
   }
   save_peft_adapter(run_dir / "adapter", lora, settings.base_model);
+  fsync_tree(run_dir / "adapter");
   write_file_atomic(run_dir / "log.jsonl", log);
+  write_svg(run_dir / "loss.svg", loss_chart(log));
+  fsync_path(run_dir);
   return result;
+}
+
+LineChart loss_chart(std::string_view log_jsonl, const std::string& title) {
+  std::vector<double> steps, losses;
+  ChartSeries val{"validation loss", {}, "#d62728", 2, 1, true};
+  size_t start = 0;
+  while (start < log_jsonl.size()) {
+    const size_t end = std::min(log_jsonl.find('\n', start), log_jsonl.size());
+    const std::string_view text = log_jsonl.substr(start, end - start);
+    start = end + 1;
+    if (text.empty()) continue;
+    const nlohmann::json j = nlohmann::json::parse(text);
+    if (j.contains("loss")) {
+      steps.push_back(j.at("step").get<double>());
+      losses.push_back(j.at("loss").get<double>());
+    } else if (j.contains("val_loss")) {
+      val.points.emplace_back(j.at("step").get<double>(), j.at("val_loss").get<double>());
+    }
+  }
+  ChartSeries raw{"train loss", {}, "#1f77b4", 1, 0.35, false};
+  ChartSeries smooth{"train loss (smoothed)", {}, "#1f77b4", 2, 1, false};
+  const std::vector<double> smoothed = smooth_ema(losses, kLossSmoothing);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    raw.points.emplace_back(steps[i], losses[i]);
+    smooth.points.emplace_back(steps[i], smoothed[i]);
+  }
+  LineChart chart;
+  chart.title = title;
+  chart.x_label = "step";
+  chart.y_label = "cross-entropy loss (nats/token)";
+  chart.series = {std::move(raw), std::move(smooth)};
+  if (!val.points.empty()) chart.series.push_back(std::move(val));
+  return chart;
 }
 
 std::map<int64_t, double> read_step_losses(const std::filesystem::path& log_path) {

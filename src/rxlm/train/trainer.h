@@ -6,8 +6,10 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "rxlm/report/svg_chart.h"
 #include "rxlm/train/llama_train.h"
 #include "rxlm/train/optimizer.h"
 
@@ -54,11 +56,22 @@ double evaluate_loss(LlamaLoraTrainer& trainer, const std::vector<TrainSequence>
 // save_steps and at the end. A checkpoint is built in checkpoint-N.tmp and renamed into place, so a kill
 // never leaves a partial checkpoint-N. Each epoch visits every training sequence once in an order drawn
 // from seed and epoch (the last batch may be smaller), so a resumed run replays exactly the batches the
-// uninterrupted run would have seen. `on_step` (optional) sees each step as it finishes.
+// uninterrupted run would have seen. `on_step` (optional) sees each step as it finishes, `on_validation`
+// (optional) each validation loss with the step it followed (0: before training).
+// Each log line: steps {epoch, step, loss, lr, tokens, seconds, tokens_per_s[, grad_norm]}, validations
+// {epoch, step, val_loss}. RUN/loss.svg (loss_chart of the log) is rewritten at each checkpoint and at the end.
+// Every file of a checkpoint, its directories and the run directory are fsynced around the rename, so a
+// power cut leaves the old state or the whole new checkpoint.
 TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const std::vector<TrainSequence>& train,
                        const std::vector<TrainSequence>& validation, const TrainSettings& settings,
                        const std::filesystem::path& run_dir,
-                       const std::function<void(const TrainStep&)>& on_step = nullptr);
+                       const std::function<void(const TrainStep&)>& on_step = nullptr,
+                       const std::function<void(int64_t step, double val_loss)>& on_validation = nullptr);
+
+// The loss curve of a RUN/log.jsonl text: "train loss" per step (faint), "train loss (smoothed)" (TensorBoard's
+// debiased EMA, weight kLossSmoothing) and "validation loss" per evaluation (markers), against the step.
+inline constexpr double kLossSmoothing = 0.8;
+LineChart loss_chart(std::string_view log_jsonl, const std::string& title = "LoRA training loss");
 
 // Step → training loss from a RUN/log.jsonl (for comparing runs and, later, plotting the curve).
 std::map<int64_t, double> read_step_losses(const std::filesystem::path& log_path);
