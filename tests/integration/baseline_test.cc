@@ -87,7 +87,7 @@ TEST_P(DemoReference, PredictionsEqualThePythonReference) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   const json& expected = fixture["methods"][method];
   EXPECT_EQ(printed_list_length(r.out), expected["list_length"].get<int>()) << r.out;
-  EXPECT_NE(r.out.find("best mean F1 on validation"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tuned on " + (prep / "validation.jsonl").string() + ": best mean F1"), std::string::npos) << r.out;
 
   const auto records = rxlm::eval::read_predictions(out);
   ASSERT_EQ(records.size(), expected["predictions"].size());
@@ -142,7 +142,10 @@ TEST(Baseline, CrossValidationPredictsEverySampleOnceAsAPlainRunWould) {
   // Fold 0's predictions equal a plain run trained on folds 1-4 with the list length CV chose for fold 0.
   const int n = printed_list_length(r.out);
   ASSERT_GT(n, 0) << r.out;
-  EXPECT_NE(r.out.find("fold_1.jsonl (fitted on the other 3 training folds)"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("fold_0.jsonl: tuned on " + (prep / "fold_1.jsonl").string() +
+                       " (ranker fitted on the other 3 training folds): best mean F1"),
+            std::string::npos)
+      << r.out;
   {
     std::ofstream train(kWork / "cv_train0.jsonl");
     for (int i = 1; i < 5; ++i)

@@ -78,7 +78,7 @@ ListLengthChoice tune_list_length(const DrugRanker& ranker, const std::vector<Ba
     const long long key = rounded_score(f1_sum[static_cast<std::size_t>(n)] / static_cast<double>(validation.size()));
     if (n == 1 || key > best_key) best = n, best_key = key;
   }
-  return {best, fmt::format("best mean F1 on validation ({:.4f} over {} samples; grid 1..{}, ties to the shorter list)",
+  return {best, fmt::format("best mean F1 {:.4f} over {} samples (grid 1..{}, ties to the shorter list)",
                             f1_sum[static_cast<std::size_t>(best)] / static_cast<double>(validation.size()),
                             validation.size(), max_n)};
 }
@@ -139,7 +139,7 @@ BaselineRun run_baseline(const SampleSplit& train, const SampleSplit& test, cons
   } else if (validation) {
     if (validation->samples.empty()) fail("{}: no validation samples to tune the list length on", validation->file);
     run.list_lengths.push_back(tune_list_length(ranker, baseline_admissions(*validation), options.max_list_length));
-    run.list_lengths.back().reason += " " + validation->file;
+    run.list_lengths.back().reason = fmt::format("tuned on {}: {}", validation->file, run.list_lengths.back().reason);
   } else {
     run.list_lengths.push_back(median_list_length(train_admissions));
   }
@@ -167,7 +167,8 @@ BaselineRun run_baseline_cv(const std::vector<SampleSplit>& folds, const Baselin
     } else {
       const DrugRanker tuner(options.method, concatenate(fitting), options.k);
       choice = tune_list_length(tuner, baseline_admissions(folds[tuning]), options.max_list_length);
-      choice.reason += fmt::format(" {} (fitted on the other {} training folds)", folds[tuning].file, fitting.size());
+      choice.reason = fmt::format("tuned on {} (ranker fitted on the other {} training folds): {}", folds[tuning].file,
+                                  fitting.size(), choice.reason);
     }
     choice.reason = fmt::format("test {}: {}", folds[i].file, choice.reason);
     const DrugRanker ranker(options.method, concatenate(training), options.k);
