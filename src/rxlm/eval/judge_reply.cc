@@ -168,11 +168,11 @@ JudgeVerdict parse_judge_reply(std::string_view reply, int suggested) {
   }
   if (!parsed_any) return refuse(fmt::format("no valid JSON object in the reply (first candidate: {})", objects[0].substr(0, 80)));
   if (!verdict_object) {
-    std::vector<std::string> keys;
+    std::string keys;
     if (parsed_any->is_object())
-      for (const auto& [key, value] : parsed_any->items()) keys.push_back(key);
+      for (const auto& [key, value] : parsed_any->items()) keys += (keys.empty() ? "" : ", ") + key;
     return refuse(fmt::format("the JSON has no \"appropriate\"/\"inappropriate\" counts (keys: {})",
-                              keys.empty() ? std::string("none") : fmt::format("{}", fmt::join(keys, ", "))));
+                              keys.empty() ? std::string("none") : keys));
   }
 
   JudgeVerdict verdict;
