@@ -192,6 +192,8 @@ TEST(Baseline, BadInputIsRefusedWithAReason) {
       {"--method knn --train " + good.string() + out, "give --train and --test, or --folds-dir"},
       {"--method knn --folds-dir " + kWork.string() + out, "found 0 fold files"},
       {"--method knn --train " + good.string() + " --test " + good.string() + " --k 0" + out, "k must be at least 1"},
+      {"--method knn --train " + good.string() + " --test " + good.string() + " --list-length 0" + out,
+       "--list-length must be at least 1"},
   };
   for (const auto& c : cases) {
     auto r = run_cli("baseline " + c.args);

@@ -11,7 +11,7 @@ namespace {
 
 struct BaselineCliOptions {
   std::string method, train, test, validation, folds_dir, out;
-  int k = 10, list_length = 0, max_list_length = 40;
+  int k = 10, list_length = -1, max_list_length = 40;  // list_length -1: not given
 };
 
 const bool registered = rxlm::cli::register_command(
@@ -34,7 +34,7 @@ const bool registered = rxlm::cli::register_command(
         run_options.method = baseline_method_from_name(options->method);
         run_options.k = options->k;
         run_options.max_list_length = options->max_list_length;
-        if (options->list_length != 0) run_options.list_length = options->list_length;
+        if (options->list_length != -1) run_options.list_length = options->list_length;
         BaselineRun run;
         if (!options->folds_dir.empty()) {
           if (!options->validation.empty())
