@@ -147,9 +147,10 @@ std::string render_svg(const LineChart& chart) {
     for (size_t i = 0; i < chart.series.size(); ++i) {
       const double row = y + 15 + 18.0 * static_cast<double>(i);
       svg += fmt::format(
-          "<line x1=\"{:.2f}\" y1=\"{:.2f}\" x2=\"{:.2f}\" y2=\"{:.2f}\" stroke=\"{}\" stroke-width=\"2\"/>\n"
-          "<text x=\"{:.2f}\" y=\"{:.2f}\">{}</text>\n",
-          x + 8, row - 4, x + 30, row - 4, escape(colors[i]), x + 36, row, escape(chart.series[i].name));
+          "<line x1=\"{:.2f}\" y1=\"{:.2f}\" x2=\"{:.2f}\" y2=\"{:.2f}\" stroke=\"{}\" stroke-width=\"{:g}\" "
+          "stroke-opacity=\"{:g}\"/>\n<text x=\"{:.2f}\" y=\"{:.2f}\">{}</text>\n",
+          x + 8, row - 4, x + 30, row - 4, escape(colors[i]), std::max(2.0, chart.series[i].stroke_width),
+          chart.series[i].opacity, x + 36, row, escape(chart.series[i].name));
     }
     svg += "</g>\n";
   }
