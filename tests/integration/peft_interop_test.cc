@@ -18,6 +18,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "../support/run_cli.h"
 #include "../support/xml_reader.h"
 #include "rxlm/io/checkpoint.h"
@@ -142,12 +144,14 @@ TEST(PeftInterop, TheRunLogsEveryStepAndDrawsItsLossCurve) {
   const fs::path dir = run().dir / "run";
   // 8 samples, batch 2, 3 epochs = 12 steps; validation before training and after each epoch.
   int steps = 0, validations = 0;
+  double last_val = 0;
   std::ifstream log(dir / "log.jsonl");
   for (std::string line; std::getline(log, line);) {
     const auto j = nlohmann::json::parse(line);
     ASSERT_TRUE(j.contains("step") && j.contains("epoch")) << line;
     if (j.contains("val_loss")) {
       EXPECT_TRUE(j["val_loss"].is_number()) << line;
+      last_val = j["val_loss"].get<double>();
       ++validations;
       continue;
     }
@@ -160,13 +164,21 @@ TEST(PeftInterop, TheRunLogsEveryStepAndDrawsItsLossCurve) {
   EXPECT_EQ(steps, 12);
   EXPECT_EQ(validations, 4);
 
-  // stderr is not a terminal here: one plain progress line per step, no redraws.
+  // stderr is not a terminal here: one plain progress line per step, no redraws, and a last line with the
+  // validation that followed the last step.
   const std::string& err = run().result.err;
   EXPECT_EQ(err.find('\r'), std::string::npos);
-  EXPECT_THAT(err, ::testing::HasSubstr("train 12/12 · epoch 2 · loss "));
-  size_t lines = 0;
-  for (size_t at = err.find("train "); at != std::string::npos; at = err.find("\ntrain ", at + 1)) ++lines;
-  EXPECT_EQ(lines, 12u) << err;
+  std::vector<std::string> progress;
+  std::istringstream err_lines(err);
+  for (std::string line; std::getline(err_lines, line);)
+    if (line.rfind("train ", 0) == 0) progress.push_back(line);
+  ASSERT_EQ(progress.size(), 13u) << err;
+  for (int i = 0; i < 12; ++i)
+    EXPECT_THAT(progress[i], ::testing::StartsWith("train " + std::to_string(i + 1) + "/12 · epoch " +
+                                                   std::to_string(i / 4) + " · loss "));
+  EXPECT_THAT(progress[12], ::testing::StartsWith("train 12/12 · epoch 2 · loss "));
+  EXPECT_THAT(progress[12], ::testing::HasSubstr(fmt::format(" · val {:.4f} · ", last_val)));
+  EXPECT_THAT(progress[10], ::testing::HasSubstr(" tokens/s · ETA "));  // step 11 of 12; at the end: elapsed
   EXPECT_THAT(run().result.out, ::testing::HasSubstr("done: step 12/12 epoch 2"));
 
   const auto svg = XmlReader(read_file(dir / "loss.svg")).document();

@@ -149,16 +149,19 @@ void train(const TrainOptions& o, const TrainConfig& c) {
   bool first = true;
   std::string val_text;
   TrainStep last;
+  auto detail = [&] {
+    return fmt::format("epoch {} · loss {:.4f}{} · {:.0f} tokens/s", last.epoch, last.loss, val_text,
+                       last.seconds > 0 ? static_cast<double>(last.tokens) / last.seconds : 0.0);
+  };
   const TrainResult result = train_lora(
       checkpoint, weights, train_data.sequences, val_data.sequences, settings, o.out,
       [&](const TrainStep& step) {
         if (first) bar.set_start_offset(step.step - 1), first = false;
         last = step;
-        bar.update(step.step, fmt::format("epoch {} · loss {:.4f}{} · lr {:.3g} · {:.0f} tokens/s", step.epoch, step.loss,
-                                          val_text, step.learning_rate, static_cast<double>(step.tokens) / step.seconds));
+        bar.update(step.step, detail());
       },
       [&](int64_t, double val_loss) { val_text = fmt::format(" · val {:.4f}", val_loss); });
-  bar.finish();
+  if (!result.steps.empty()) bar.finish(detail());  // with the validation that followed the last step
   double tokens = 0, seconds = 0;
   for (const TrainStep& s : result.steps) tokens += static_cast<double>(s.tokens), seconds += s.seconds;
   if (result.steps.empty())

@@ -1,5 +1,6 @@
 #include "rxlm/core/progress.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,10 +30,10 @@ std::string ProgressBar::format_duration(double seconds) {
   return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
 }
 
-std::string ProgressBar::line(int64_t done, std::string_view detail) const {
+std::string ProgressBar::line(int64_t done, std::string_view detail, bool with_bar) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string text = label_;
-  if (interactive_ && total_ > 0) {
+  if (interactive_ && total_ > 0 && with_bar) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(kWidth * std::clamp<double>(static_cast<double>(done) / total_, 0, 1));
     text += fmt::format(" [{}{}]", std::string(filled, '#'), std::string(kWidth - filled, '-'));
@@ -47,12 +48,49 @@ std::string ProgressBar::line(int64_t done, std::string_view detail) const {
   return text;
 }
 
+namespace {
+
+// Columns of the terminal `out` is, 0 when unknown.
+size_t terminal_columns(std::FILE* out) {
+  winsize ws{};
+  return ::ioctl(::fileno(out), TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
+// Display width of the text this bar prints (ASCII and "·"): UTF-8 code points.
+size_t columns_of(const std::string& text) {
+  size_t n = 0;
+  for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return n;
+}
+
+// A line redrawn with "\r" must fit the terminal: a wrapped line cannot be erased by "\033[2K", so every redraw
+// would leave a copy behind. Cuts `text` to max_columns code points.
+std::string cut_to(std::string text, size_t max_columns) {
+  size_t columns = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;  // continuation byte
+    if (++columns > max_columns) {
+      text.resize(i);
+      break;
+    }
+  }
+  return text;
+}
+
+}  // namespace
+
 void ProgressBar::update(int64_t done, std::string_view detail) {
   last_done_ = done;
   last_detail_.assign(detail);
   const auto now = std::chrono::steady_clock::now();
   if (interactive_) {
-    std::fprintf(out_, "\r\033[2K%s", line(done, detail).c_str());
+    // Too wide for the terminal: drop the bar (the count and ETA say the same), then cut the end.
+    std::string text = line(done, detail);
+    if (const size_t columns = terminal_columns(out_); columns >= 2 && columns_of(text) > columns - 1) {
+      text = line(done, detail, /*with_bar=*/false);
+      if (columns_of(text) > columns - 1) text = cut_to(std::move(text), columns - 1);
+    }
+    std::fprintf(out_, "\r\033[2K%s", text.c_str());
   } else {
     last_update_printed_ = false;
     if (printed_once_ && std::chrono::duration<double>(now - last_print_).count() < plain_every_) return;

@@ -29,7 +29,7 @@ class ProgressBar {
   static std::string format_duration(double seconds);  // "45s", "3m05s", "2h04m"
 
  private:
-  std::string line(int64_t done, std::string_view detail) const;
+  std::string line(int64_t done, std::string_view detail, bool with_bar = true) const;
 
   std::string label_;
   int64_t total_, offset_ = 0, last_done_ = 0;
