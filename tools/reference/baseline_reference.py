@@ -5,11 +5,15 @@ Written from the definitions in docs/baselines.md, in exact rational arithmetic 
 the only rounding is the one the definitions prescribe (scores and mean F1 rounded to 1e-9, halves up).
 
     ./build/rxlm prep --mimic ../shared/data/mimic-iv-demo --out /tmp/prep
+    ./build/rxlm prep --mimic ../shared/data/mimic-iv-demo --out /tmp/prep5 --folds 5
     python3 tools/reference/baseline_reference.py --prep /tmp/prep \
-        --out tests/fixtures/baselines/demo_predictions.json
+        --out tests/fixtures/baselines/demo_predictions.json \
+        --folds /tmp/prep5 --cv-out tests/fixtures/baselines/demo_cv_cooccurrence.json
 
-The fixture holds, per method, the list length chosen on validation and every test sample's drug list,
-plus the SHA-256 of the three input files so the test can tell a changed prep output from a wrong baseline.
+The first fixture holds, per method, the list length chosen on validation and every test sample's drug
+list; the second, 5-fold cross-validation of the co-occurrence baseline (the fold protocol of
+docs/baselines.md): each fold's list length and every sample's drug list (as indices into "vocabulary"). Both record the SHA-256 of
+their input files so the test can tell a changed prep output from a wrong baseline.
 """
 import argparse
 import hashlib
@@ -123,11 +127,56 @@ def tune(method, validation):
     return best, best_key
 
 
+def dump(obj, depth=0):
+    """JSON with one line per sample: objects are expanded, lists written on one line."""
+    if isinstance(obj, dict) and obj:
+        pad = " " * (depth + 1)
+        items = [f"{pad}{json.dumps(key)}: {dump(obj[key], depth + 1)}" for key in sorted(obj)]
+        return "{\n" + ",\n".join(items) + "\n" + " " * depth + "}"
+    return json.dumps(obj, separators=(", ", ": "))
+
+
+def cross_validate(folds_dir):
+    """Fold i predicted by a model on the other folds; N tuned on fold (i+1) mod k by a model fitted on
+    the remaining k-2 folds."""
+    paths = sorted(Path(folds_dir).glob("fold_*.jsonl"), key=lambda p: int(p.stem.split("_")[1]))
+    folds = [load(p) for p in paths]
+    k = len(folds)
+    result = {
+        "generator": "tools/reference/baseline_reference.py",
+        "method": "cooccurrence",
+        "inputs_sha256": {p.stem: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths},
+        "list_lengths": [],
+        "predictions": {},
+    }
+    for i in range(k):
+        t = (i + 1) % k
+        tuner = Training([row for j in range(k) if j not in (i, t) for row in folds[j]])
+        n, _ = tune(tuner.cooccurrence, folds[t])
+        model = Training([row for j in range(k) if j != i for row in folds[j]])
+        result["list_lengths"].append(n)
+        for sid, codes, _ in folds[i]:
+            assert sid not in result["predictions"]
+            result["predictions"][sid] = model.cooccurrence(codes)[:n]
+        print(f"cv fold {i}: N={n}")
+    # Drugs as indices into the sorted vocabulary of the predictions, to keep the fixture small.
+    vocabulary = sorted({d for drugs in result["predictions"].values() for d in drugs})
+    index = {d: i for i, d in enumerate(vocabulary)}
+    result["vocabulary"] = vocabulary
+    result["predictions"] = {sid: [index[d] for d in drugs] for sid, drugs in result["predictions"].items()}
+    return result
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--prep", required=True, help="output folder of rxlm prep (train/validation/test.jsonl)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--folds", help="output folder of rxlm prep --folds 5 (for the cross-validation fixture)")
+    parser.add_argument("--cv-out")
     args = parser.parse_args()
+    if args.folds:
+        Path(args.cv_out).write_text(dump(cross_validate(args.folds)) + "\n")
+        print(f"wrote {args.cv_out}")
     prep = Path(args.prep)
     train, validation, test = (load(prep / f"{s}.jsonl") for s in ("train", "validation", "test"))
     model = Training(train)
@@ -147,7 +196,7 @@ def main():
         }
         print(f"{name}: N={n} (validation mean F1 {key / SCALE:.4f})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(fixture, indent=1, sort_keys=True) + "\n")
+    Path(args.out).write_text(dump(fixture) + "\n")
     print(f"wrote {args.out}")
 
 
