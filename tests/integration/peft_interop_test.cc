@@ -2,7 +2,7 @@
 // tools/reference/make_peft_interop_fixture.py in tests/fixtures/lora/interop/):
 //   (a) `rxlm train` re-run with the fixture's arguments writes the committed adapter: adapter_config.json
 //       byte for byte, the safetensors header (names, dtypes, shapes, offsets) byte for byte, the frozen A
-//       tensors byte for byte, and B — the trained values — within float rounding (see docs/training.md);
+//       tensors byte for byte, and B — the trained values — within 1e-5 (see docs/training.md);
 //   (b) rxlm's logits with the committed adapter equal the logits PEFT computed after loading that adapter
 //       with PeftModel.from_pretrained (≤ 1e-4), and differ from the base's (the adapter matters);
 // and the same run's by-products: a progress line per step on stderr, every log.jsonl line with its fields,
@@ -104,7 +104,9 @@ TEST(PeftInterop, RxlmStillWritesTheCommittedAdapter) {
   EXPECT_EQ(a_tensors, 4);  // 2 layers × q, v
   EXPECT_EQ(b_tensors, 4);
   EXPECT_GT(largest_b, 1e-3) << "B must have moved away from PEFT's zero init for the fixture to mean much";
-  EXPECT_LE(worst_b, 1e-6 * std::max(1.0, largest_b)) << "trained B drifted from the committed fixture";
+  // Rounding-order changes move B by ~1e-7..1e-6; a change in what training does (init, scale, loss, update)
+  // moves it by far more than 1e-5.
+  EXPECT_LE(worst_b, 1e-5 * std::max(1.0, largest_b)) << "trained B drifted from the committed fixture";
   std::printf("re-trained adapter: %s; max |ΔB| %.2e (largest |B| %.3f)\n",
               got_bytes == want_bytes ? "byte-identical to the fixture" : "header and A identical, B within rounding",
               worst_b, largest_b);
