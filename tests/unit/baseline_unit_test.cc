@@ -129,6 +129,18 @@ TEST(Baselines, ScoresEqualInExactArithmeticTie) {
   EXPECT_EQ(rounded_score(0.1 + 0.2), rounded_score(0.3));
   EXPECT_EQ(rounded_score(0.3) + 1, rounded_score(0.3 + 1e-9));
   EXPECT_EQ(rounded_score(0.0), 0);
+  // In a ranking: zinc's neighbours have Jaccard 2/10 and 1/10 (0.2 + 0.1 = 0.30000000000000004 in
+  // doubles), atenolol's one neighbour 3/10 (0.3). Equal in exact arithmetic, and both drugs were
+  // prescribed in 2 admissions, so the name decides: atenolol first (raw doubles would put zinc first).
+  const std::vector<std::string> query = {"9:q0", "9:q1", "9:q2", "9:q3", "9:q4", "9:q5", "9:q6", "9:q7", "9:q8", "9:q9"};
+  const std::vector<BaselineAdmission> train = {{{"9:q0"}, {"zinc"}},                  // J = 1/10
+                                                {{"9:q1", "9:q2"}, {"zinc"}},          // J = 2/10
+                                                {{"9:q3", "9:q4", "9:q5"}, {"atenolol"}},  // J = 3/10
+                                                {{"9:other"}, {"atenolol"}}};          // J = 0
+  const DrugRanker ranker(BaselineMethod::knn, train, 10);
+  auto s = scores_by_drug(ranker, query);
+  EXPECT_NE(s["zinc"], s["atenolol"]);
+  EXPECT_EQ(ranker.rank(query, 2), (Drugs{"atenolol", "zinc"}));
 }
 
 TEST(Baselines, TuningPicksTheBestListLength) {
