@@ -21,12 +21,14 @@ const bool registered = rxlm::cli::register_command(
       auto* train = app.add_option("--train", options->train, "training samples (JSONL from rxlm prep)");
       auto* test = app.add_option("--test", options->test, "samples to predict");
       app.add_option("--validation", options->validation, "samples to tune the list length on");
-      auto* folds = app.add_option("--folds-dir", options->folds_dir,
-                                   "cross-validation over fold_<i>.jsonl (rxlm prep --folds K) instead of --train/--test");
+      auto* folds = app.add_option(
+          "--folds-dir", options->folds_dir,
+          "cross-validation over fold_<i>.jsonl (rxlm prep --folds K) instead of --train/--test");
       folds->excludes(train)->excludes(test);
       app.add_option("--out", options->out, "prediction records (JSONL)")->required();
       app.add_option("--k", options->k, "knn: number of neighbours")->capture_default_str();
-      app.add_option("--list-length", options->list_length, "suggest this many drugs (default: tuned, see docs/baselines.md)");
+      app.add_option("--list-length", options->list_length,
+                     "suggest this many drugs (default: tuned, see docs/baselines.md)");
       app.add_option("--max-list-length", options->max_list_length, "tuning grid: 1..this")->capture_default_str();
       app.callback([options] {
         using namespace rxlm::eval;
@@ -38,8 +40,8 @@ const bool registered = rxlm::cli::register_command(
         BaselineRun run;
         if (!options->folds_dir.empty()) {
           if (!options->validation.empty())
-            rxlm::fail("baseline: --validation does not apply to --folds-dir (the list length is tuned inside the training "
-                       "folds)");
+            rxlm::fail("baseline: --validation does not apply to --folds-dir (the list length is tuned inside the "
+                       "training folds)");
           run = run_baseline_cv(read_folds(options->folds_dir), run_options);
         } else {
           if (options->train.empty() || options->test.empty())

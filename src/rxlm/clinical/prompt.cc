@@ -143,7 +143,9 @@ std::optional<Number> whole_number(std::string_view text) {
 std::optional<double> measurement(std::string_view text, std::string_view unit, std::string_view field) {
   if (text == "unknown") return std::nullopt;
   if (text.size() < unit.size() || text.substr(text.size() - unit.size()) != unit)
-    user_error(1, fmt::format("{} as \"unknown\" or a number{}", field, unit.empty() ? "" : fmt::format(" then \"{}\"", unit)),
+    user_error(1,
+               fmt::format("{} as \"unknown\" or a number{}", field,
+                           unit.empty() ? "" : fmt::format(" then \"{}\"", unit)),
                text);
   auto value = whole_number<double>(text.substr(0, text.size() - unit.size()));
   if (!value) user_error(1, fmt::format("{} as a number", field), text);
@@ -216,7 +218,8 @@ AdmissionPrompt parse_user(std::string_view text) {
   admission.patient = parse_patient_line(lines[0]);
   if (lines.size() < 3) user_error(static_cast<int>(lines.size()) + 1, "more lines", "end of message");
   if (lines[1] != kDiagnosesHeader) user_error(2, fmt::format("\"{}\"", kDiagnosesHeader), lines[1]);
-  if (lines.back() != kUserEnd) user_error(static_cast<int>(lines.size()), fmt::format("\"{}\"", kUserEnd), lines.back());
+  if (lines.back() != kUserEnd)
+    user_error(static_cast<int>(lines.size()), fmt::format("\"{}\"", kUserEnd), lines.back());
   for (std::size_t i = 2; i + 1 < lines.size(); ++i)
     admission.diagnoses.push_back(parse_diagnosis_line(lines[i], static_cast<int>(i) + 1, static_cast<int>(i) - 1));
   return admission;

@@ -24,8 +24,8 @@ std::vector<SampleSplit> read_folds(const std::filesystem::path& dir) {
     folds.push_back(read_split(file));
   }
   if (folds.size() < 2)
-    fail("{}: found {} fold files (fold_0.jsonl, fold_1.jsonl, …); cross-validation needs at least 2 — run `rxlm prep "
-         "--folds 5`",
+    fail("{}: found {} fold files (fold_0.jsonl, fold_1.jsonl, …); cross-validation needs at least 2 — run "
+         "`rxlm prep --folds 5`",
          dir.string(), folds.size());
   return folds;
 }
@@ -55,7 +55,8 @@ double drug_set_f1(const std::vector<std::string>& predicted, const std::vector<
   return 2.0 * static_cast<double>(both) / static_cast<double>(p.size() + r.size());
 }
 
-ListLengthChoice tune_list_length(const DrugRanker& ranker, const std::vector<BaselineAdmission>& validation, int max_n) {
+ListLengthChoice tune_list_length(const DrugRanker& ranker, const std::vector<BaselineAdmission>& validation,
+                                  int max_n) {
   if (validation.empty()) fail("baseline: the validation set for tuning the list length is empty");
   if (max_n < 1) fail("baseline: the list-length grid must reach at least 1 (got {})", max_n);
   std::vector<double> f1_sum(static_cast<std::size_t>(max_n) + 1, 0.0);

@@ -44,7 +44,8 @@ double drug_set_f1(const std::vector<std::string>& predicted, const std::vector<
 
 // The N in 1…max_n whose top-N lists have the highest mean drug_set_f1 on `validation` (means rounded
 // with rounded_score; ties go to the smaller N). `validation` must not be empty.
-ListLengthChoice tune_list_length(const DrugRanker& ranker, const std::vector<BaselineAdmission>& validation, int max_n);
+ListLengthChoice tune_list_length(const DrugRanker& ranker, const std::vector<BaselineAdmission>& validation,
+                                  int max_n);
 // The lower median of the training admissions' distinct drug counts.
 ListLengthChoice median_list_length(const std::vector<BaselineAdmission>& train);
 
