@@ -121,21 +121,31 @@ std::vector<double> DrugRanker::cooccurrence_scores(const std::vector<std::strin
 std::vector<double> DrugRanker::knn_scores(const std::vector<std::string>& codes) const {
   const std::unordered_set<std::string> mine(codes.begin(), codes.end());
   // Shared codes per training admission, through the code → admissions index (only admissions sharing a
-  // code can have a similarity above 0, and similarity 0 votes nothing).
-  std::unordered_map<int, int> shared;
+  // code can have a similarity above 0, and similarity 0 votes nothing). The counter is per thread and
+  // reset through the list of admissions it touched, so a query costs what its codes' postings cost.
+  thread_local std::vector<int> shared;
+  thread_local std::vector<int> touched;
+  if (shared.size() < train_.size()) shared.resize(train_.size(), 0);  // all zero between calls
+  touched.clear();
   for (const auto& code : mine)
     if (auto it = admissions_with_code_.find(code); it != admissions_with_code_.end())
-      for (int j : it->second) ++shared[j];
+      for (int j : it->second)
+        if (shared[static_cast<std::size_t>(j)]++ == 0) touched.push_back(j);
   std::vector<std::pair<double, int>> similar;  // (similarity, training index)
-  similar.reserve(shared.size());
-  for (const auto& [j, both] : shared)
+  similar.reserve(touched.size());
+  for (int j : touched) {
+    const auto both = static_cast<std::size_t>(shared[static_cast<std::size_t>(j)]);
     similar.emplace_back(static_cast<double>(both) /
                              static_cast<double>(mine.size() + distinct_codes_[static_cast<std::size_t>(j)] - both),
                          j);
-  std::sort(similar.begin(), similar.end(), [](const auto& a, const auto& b) {
+    shared[static_cast<std::size_t>(j)] = 0;
+  }
+  auto closer = [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  if (similar.size() > static_cast<std::size_t>(k_)) similar.resize(static_cast<std::size_t>(k_));
+  };
+  const std::size_t keep = std::min(similar.size(), static_cast<std::size_t>(k_));
+  std::partial_sort(similar.begin(), similar.begin() + static_cast<std::ptrdiff_t>(keep), similar.end(), closer);
+  similar.resize(keep);
   std::vector<double> total(vocabulary_.size(), 0.0);
   for (const auto& [similarity, j] : similar)
     for (int d : train_drug_ids_[static_cast<std::size_t>(j)]) total[static_cast<std::size_t>(d)] += similarity;
