@@ -87,7 +87,8 @@ bool AnswerAutomaton::accepts(std::string_view bytes) const {
   for (size_t i = 0; i < bytes.size(); ++i) {
     if (bytes[i] == '\n' && c.phase == Phase::Name && i + 1 < bytes.size()) {
       // The token finishes a name and goes on (rare): the rest must respect that name's use, which
-      // only a real append tracks. Try it on a copy.
+      // only a real append tracks. Try it on a copy, once the name is known to be finishable.
+      if (!name_may_end(c, scratch_) || !may_open_line()) return false;
       AnswerAutomaton copy = *this;
       return copy.try_append(bytes);
     }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <fmt/format.h>
 #include <memory>
 #include <optional>
@@ -117,6 +118,8 @@ PredictSummary predict_samples(LlamaModel& model, const Tokenizer& tokenizer,
       s.history.push_back(next);
       s.next = next;
     } else {
+      // Ids past the tokenizer's vocabulary (padded embedding rows) have no text: never pick them.
+      for (int64_t id = tokenizer.vocab_size(); id < vocab; ++id) logits[id] = -INFINITY;
       const int32_t next = s.sampler->sample(logits, s.history);
       if (tokenizer.is_stop(next)) return finish(s);
       s.text += tokenizer.token_bytes(next);
