@@ -17,7 +17,7 @@ namespace rxlm::cli {
 namespace {
 
 struct EvalCliOptions {
-  std::vector<std::string> preds;
+  std::vector<std::string> preds, names;
   std::string out, drug_maps;
   int bootstrap = 1000;
   uint64_t seed = 0;
@@ -47,10 +47,16 @@ void run(const EvalCliOptions& options) {
   const eval::EvalResources resources = eval::EvalResources::load(options.drug_maps);
   std::vector<eval::NamedResult> results;
   std::set<std::string> taken;
-  for (const auto& file : options.preds) {
+  if (!options.names.empty() && options.names.size() != options.preds.size())
+    fail("eval: {} --name for {} --preds; give one name per predictions file, in the same order", options.names.size(),
+         options.preds.size());
+  for (std::size_t i = 0; i < options.preds.size(); ++i) {
+    const std::string& file = options.preds[i];
     const auto records = eval::read_predictions(file);
     if (records.empty()) fail("{}: no prediction records (an empty file?)", file);
-    std::string name = row_name(records, file, taken);
+    if (!options.names.empty() && !taken.insert(options.names[i]).second)
+      fail("eval: --name {} is given twice", options.names[i]);
+    std::string name = options.names.empty() ? row_name(records, file, taken) : options.names[i];
     results.push_back({name, file, eval::evaluate(records, resources, eval_options)});
   }
 
@@ -81,6 +87,7 @@ const bool registered = register_command(
       app.add_option("--preds", options->preds, "predictions JSONL from predict/baseline (repeat for a comparison)")
           ->required()
           ->check(CLI::ExistingFile);
+      app.add_option("--name", options->names, "row name of each --preds file, in order (default: its method)");
       app.add_option("--out", options->out, "write eval.json (overall and per sample) and eval.md here");
       app.add_option("--bootstrap", options->bootstrap, "bootstrap resamples for the 95% intervals (0 = none)")
           ->capture_default_str();

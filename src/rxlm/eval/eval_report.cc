@@ -257,7 +257,37 @@ std::string markdown_report(const std::vector<NamedResult>& results) {
 }
 
 std::string text_summary_table(const std::vector<NamedResult>& results) {
-  // Transposed (one column per result) so that several methods with intervals fit a terminal.
+  // Up to three results: transposed (one column per result) so that intervals fit a terminal. More: one
+  // row per result with point estimates only, the intervals being in eval.md.
+  if (results.size() > 3) {
+    std::vector<std::vector<std::string>> rows{{"Method", "N"}};
+    for (const auto& c : summary_columns()) rows[0].emplace_back(c.header);
+    for (const auto& r : results) {
+      std::vector<std::string> row{r.name, std::to_string(r.result.samples)};
+      for (const auto& c : summary_columns()) {
+        const OverallMetric& m = r.result.metric(c.key);
+        row.push_back(format_value(m, m.value));
+      }
+      rows.push_back(row);
+    }
+    std::vector<std::size_t> widths(rows[0].size(), 0);
+    for (const auto& row : rows)
+      for (std::size_t c = 0; c < row.size(); ++c) widths[c] = std::max(widths[c], row[c].size());
+    std::string out;
+    for (std::size_t line = 0; line < rows.size(); ++line) {
+      for (std::size_t c = 0; c < rows[line].size(); ++c)
+        out += (c ? "  " : "") + (c == 0 ? fmt::format("{:<{}}", rows[line][c], widths[c])
+                                         : fmt::format("{:>{}}", rows[line][c], widths[c]));
+      out += "\n";
+      if (line == 0) {
+        std::size_t total = 0;
+        for (auto w : widths) total += w;
+        out += std::string(total + 2 * (widths.size() - 1), '-') + "\n";
+      }
+    }
+    out += "Point estimates; their 95% intervals are in eval.md (--out).\n";
+    return out;
+  }
   const auto rows = summary_rows(results);
   std::vector<std::size_t> widths(rows.size(), 0);
   for (std::size_t c = 0; c < rows.size(); ++c)
