@@ -545,7 +545,7 @@ TEST(JudgeLlamaCppServer, JudgesFourPredictionsThenRerunsFromTheCacheAlone) {
 
     auto first = test::run_cli("judge --preds " + (dir / "preds.jsonl").string() + " --endpoint " + url +
                                " --model smollm2 --out " + (dir / "run1").string() + " --cache " +
-                               (dir / "cache.jsonl").string() + " --concurrency 2 --timeout 300 --max-tokens 160 --no-json-mode");
+                               (dir / "cache.jsonl").string() + " --concurrency 2 --timeout 600 --max-tokens 96 --no-json-mode");
     ASSERT_EQ(first.exit_code, 0) << first.out << first.err << test::read_file(dir / "server.log");
     std::cout << first.out;
     const json summary = read_json(dir / "run1" / "judge.json");
