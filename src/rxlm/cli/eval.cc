@@ -10,7 +10,9 @@
 
 #include "rxlm/cli/command.h"
 #include "rxlm/core/error.h"
+#include "rxlm/core/threads.h"
 #include "rxlm/eval/eval_report.h"
+#include "rxlm/eval/sweep.h"
 #include "rxlm/io/jsonl.h"
 
 namespace rxlm::cli {
@@ -21,6 +23,9 @@ struct EvalCliOptions {
   std::string out, drug_maps;
   int bootstrap = 1000;
   uint64_t seed = 0;
+  eval::SweepOptions sweep;  // --sweep RUN
+  std::string sweep_run;
+  int threads = 0;
 };
 
 // The row name: the records' method when they all share one, else the file name without extension;
@@ -37,7 +42,25 @@ std::string row_name(const std::vector<eval::PredictionRecord>& records, const s
   return name;
 }
 
-void run(const EvalCliOptions& options) {
+void run_sweep(EvalCliOptions& options) {
+  if (!options.preds.empty()) fail("eval: give --preds files or --sweep RUN, not both");
+  if (options.sweep.model.empty() || options.sweep.test.empty())
+    fail("eval --sweep {}: needs --model (the base the run trained) and --data (test samples to predict)",
+         options.sweep_run);
+  if (!options.sweep.drug_vocab.empty() && !options.sweep.predict.constrained) fail("--drug-vocab needs --constrained");
+  set_num_threads(options.threads);
+  options.sweep.run_dir = options.sweep_run;
+  options.sweep.drug_maps = options.drug_maps;
+  options.sweep.bootstrap = options.bootstrap;
+  if (!options.out.empty()) options.sweep.out_dir = options.out;
+  fmt::print("{}", eval::run_sweep(options.sweep));
+  const auto out = options.sweep.out_dir.empty() ? std::filesystem::path(options.sweep_run) / "sweep" : options.sweep.out_dir;
+  fmt::print("wrote {0}/sweep.md, {0}/sweep.json, {0}/sweep.svg\n", out.string());
+}
+
+void run(EvalCliOptions& options) {
+  if (!options.sweep_run.empty()) return run_sweep(options);
+  if (options.preds.empty()) fail("eval: give --preds FILE (repeatable) or --sweep RUN");
   eval::EvalOptions eval_options;
   eval_options.drug_maps = options.drug_maps;
   eval_options.bootstrap.resamples = options.bootstrap;
@@ -85,7 +108,6 @@ const bool registered = register_command(
     [](CLI::App& app) {
       auto options = std::make_shared<EvalCliOptions>();
       app.add_option("--preds", options->preds, "predictions JSONL from predict/baseline (repeat for a comparison)")
-          ->required()
           ->check(CLI::ExistingFile);
       app.add_option("--name", options->names, "row name of each --preds file, in order (default: its method)");
       app.add_option("--out", options->out, "write eval.json (overall and per sample) and eval.md here");
@@ -93,6 +115,18 @@ const bool registered = register_command(
           ->capture_default_str();
       app.add_option("--seed", options->seed, "bootstrap seed")->capture_default_str();
       app.add_option("--drug-maps", options->drug_maps, "drug-maps folder (default ../shared/data/drug-maps)");
+      auto& sw = options->sweep;
+      app.add_option("--sweep", options->sweep_run,
+                     "evaluate every RUN/checkpoint-N (and the base): predict --data with each, table + SVG in RUN/sweep");
+      app.add_option("--model", sw.model, "--sweep: the base model the run trained on");
+      app.add_option("--data", sw.test, "--sweep: samples to predict (prep's test.jsonl)");
+      app.add_option("--val", sw.validation, "--sweep: validation samples; adds each checkpoint's validation loss");
+      app.add_flag("--constrained", sw.predict.constrained, "--sweep: constrained decoding");
+      app.add_option("--drug-vocab", sw.drug_vocab, "--sweep, --constrained: names limited to prep's vocabulary");
+      app.add_option("--batch", sw.predict.batch, "--sweep: sequences decoded together")->capture_default_str();
+      app.add_option("--max-tokens", sw.predict.max_tokens, "--sweep: most generated tokens")->capture_default_str();
+      app.add_option("--limit", sw.limit, "--sweep: first N samples of --data (0 = all)")->capture_default_str();
+      app.add_option("--threads", options->threads, "--sweep: CPU threads (default: all cores)");
       app.callback([options] { run(*options); });
     });
 
