@@ -148,6 +148,7 @@ void train(const TrainOptions& o, const TrainConfig& c) {
   ProgressBar bar("train", total, stderr);
   bool first = true;
   std::string val_text;
+  std::vector<std::pair<int64_t, double>> validations;  // (step, loss): 0 = before training
   TrainStep last;
   auto detail = [&] {
     return fmt::format("epoch {} · loss {:.4f}{} · {:.0f} tokens/s", last.epoch, last.loss, val_text,
@@ -160,7 +161,10 @@ void train(const TrainOptions& o, const TrainConfig& c) {
         last = step;
         bar.update(step.step, detail());
       },
-      [&](int64_t, double val_loss) { val_text = fmt::format(" · val {:.4f}", val_loss); });
+      [&](int64_t step, double val_loss) {
+        val_text = fmt::format(" · val {:.4f}", val_loss);
+        validations.emplace_back(step, val_loss);
+      });
   if (!result.steps.empty()) bar.finish(detail());  // with the validation that followed the last step
   double tokens = 0, seconds = 0;
   for (const TrainStep& s : result.steps) tokens += static_cast<double>(s.tokens), seconds += s.seconds;
@@ -170,9 +174,9 @@ void train(const TrainOptions& o, const TrainConfig& c) {
     fmt::print("done: step {}/{} epoch {} loss {:.4f}; {} steps, {:.0f} tokens in {} ({:.0f} tokens/s)\n", last.step,
                total, last.epoch, last.loss, result.steps.size(), tokens, ProgressBar::format_duration(seconds),
                seconds > 0 ? tokens / seconds : 0.0);
-  for (size_t i = 0; i < result.val_losses.size(); ++i)
-    fmt::print("validation loss {}: {:.4f}\n", i == 0 ? std::string("before training") : fmt::format("after epoch {}", i),
-               result.val_losses[i]);
+  for (const auto& [step, loss] : validations)
+    fmt::print("validation loss {}: {:.4f}\n", step == 0 ? std::string("before training") : fmt::format("at step {}", step),
+               loss);
   fmt::print("adapter: {0}/adapter (PEFT layout), log: {0}/log.jsonl, loss curve: {0}/loss.svg, checkpoints: "
              "{0}/checkpoint-N\n",
              o.out);
@@ -198,7 +202,7 @@ const bool registered = register_command(
       app.add_option("--tokenizer", o.tokenizer, "Tokenizer file, when the model does not carry one");
       app.add_option("--chat-format", o.chat_format, "Override the chat format: llama3 or chatml");
       app.add_option("--train", o.train, "Training samples: JSONL of {\"messages\": [...]} (rxlm prep output)");
-      app.add_option("--val", o.val, "Validation samples, same format; loss before training and after each epoch");
+      app.add_option("--val", o.val, "Validation samples, same format; loss before training, after each epoch and at the last step");
       app.add_option("--out", o.out, "Run directory: log.jsonl, loss.svg, adapter/ (PEFT layout), checkpoint-N/");
       app.add_option("--resume", o.resume, "Continue from RUN/checkpoint-N (same data and settings)");
       app.add_option("--config", o.config,

@@ -190,7 +190,8 @@ TrainResult train_lora(const Checkpoint& checkpoint, LoraWeights& lora, const st
     if (settings.max_grad_norm > 0) line["grad_norm"] = done.grad_norm;
     log += line.dump() + "\n";
     if (on_step) on_step(done);
-    if (index == per_epoch - 1) log_validation(epoch + 1);
+    // After each epoch, and at the end of a run that max_steps stops inside an epoch.
+    if (index == per_epoch - 1 || step == last_step) log_validation(epoch + 1);
     if (step == last_step || (settings.save_steps > 0 && step % settings.save_steps == 0)) save_checkpoint();
   }
   save_peft_adapter(run_dir / "adapter", lora, settings.base_model);

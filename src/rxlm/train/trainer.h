@@ -46,6 +46,7 @@ struct TrainStep {
 struct TrainResult {
   std::vector<TrainStep> steps;    // the steps this call ran (after the checkpoint when resuming)
   std::vector<double> val_losses;  // before training (fresh runs), then after each epoch this call finished
+                                   // and at its last step when --max-steps ends it inside an epoch
 };
 
 // Mean loss over every scored token of `data`, in batches of `batch_size` (forward only).
