@@ -84,14 +84,9 @@ KvCache LlamaModel::make_cache(int64_t capacity) const {
   return cache;
 }
 
-std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits) {
-  const int64_t n = static_cast<int64_t>(tokens.size());
-  const int64_t hidden = config_.hidden_size, vocab = config_.vocab_size;
-  const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
-  if (n == 0) fail("forward: no tokens to run");
-  if (cache.length + n > cache.capacity)
-    fail("forward: the sequence would reach {} tokens but the KV cache holds {} (raise the context size)",
-         cache.length + n, cache.capacity);
+void LlamaModel::reserve_scratch(int64_t n) {
+  const int64_t hidden = config_.hidden_size, q_dim = config_.q_dim(), kv_dim = config_.kv_dim();
+  const int64_t inter = config_.intermediate_size;
   resize(x_, n * hidden);
   resize(xn_, n * hidden);
   resize(q_, n * q_dim);
@@ -101,6 +96,41 @@ std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache&
   resize(gate_, n * inter);
   resize(up_, n * inter);
   resize(mlp_out_, n * hidden);
+}
+
+template <class Project, class Attend>
+void LlamaModel::run_layers(int64_t n, const std::vector<int64_t>& positions, Project project, Attend attend) {
+  const int64_t hidden = config_.hidden_size, inter = config_.intermediate_size;
+  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
+    const LlamaLayerWeights& w = layers_[l];
+    rmsnorm_forward(x_.data(), w.input_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
+    project(xn_.data(), *w.q_proj, l, kQ, q_.data());
+    project(xn_.data(), *w.k_proj, l, kK, k_.data());
+    project(xn_.data(), *w.v_proj, l, kV, v_.data());
+    rope_.apply(q_.data(), n, config_.num_attention_heads, positions.data());
+    rope_.apply(k_.data(), n, config_.num_key_value_heads, positions.data());
+    attend(l);  // appends k_/v_ to the cache(s) and writes attn_out_
+    project(attn_out_.data(), *w.o_proj, l, kO, mlp_out_.data());
+    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
+
+    rmsnorm_forward(x_.data(), w.post_attention_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
+    project(xn_.data(), *w.gate_proj, l, kGate, gate_.data());
+    project(xn_.data(), *w.up_proj, l, kUp, up_.data());
+    swiglu_forward(gate_.data(), up_.data(), n * inter, gate_.data());
+    project(gate_.data(), *w.down_proj, l, kDown, mlp_out_.data());
+    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
+  }
+}
+
+std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache& cache, bool all_logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t hidden = config_.hidden_size, vocab = config_.vocab_size;
+  const int64_t kv_dim = config_.kv_dim();
+  if (n == 0) fail("forward: no tokens to run");
+  if (cache.length + n > cache.capacity)
+    fail("forward: the sequence would reach {} tokens but the KV cache holds {} (raise the context size)",
+         cache.length + n, cache.capacity);
+  reserve_scratch(n);
 
   for (int64_t t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= embed_tokens_->rows())
@@ -110,27 +140,13 @@ std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache&
   std::vector<int64_t> positions(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) positions[t] = cache.length + t;
 
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    const LlamaLayerWeights& w = layers_[l];
-    rmsnorm_forward(x_.data(), w.input_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
-    project(xn_.data(), n, *w.q_proj, l, kQ, q_.data());
-    project(xn_.data(), n, *w.k_proj, l, kK, k_.data());
-    project(xn_.data(), n, *w.v_proj, l, kV, v_.data());
-    rope_.apply(q_.data(), n, config_.num_attention_heads, positions.data());
-    rope_.apply(k_.data(), n, config_.num_key_value_heads, positions.data());
-    std::copy_n(k_.data(), n * kv_dim, cache.layer_keys(l) + cache.length * kv_dim);
-    std::copy_n(v_.data(), n * kv_dim, cache.layer_values(l) + cache.length * kv_dim);
-    attention(l, n, cache);
-    project(attn_out_.data(), n, *w.o_proj, l, kO, mlp_out_.data());
-    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
-
-    rmsnorm_forward(x_.data(), w.post_attention_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
-    project(xn_.data(), n, *w.gate_proj, l, kGate, gate_.data());
-    project(xn_.data(), n, *w.up_proj, l, kUp, up_.data());
-    swiglu_forward(gate_.data(), up_.data(), n * inter, gate_.data());
-    project(gate_.data(), n, *w.down_proj, l, kDown, mlp_out_.data());
-    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
-  }
+  run_layers(n, positions,
+             [&](const float* x, const TensorView& w, int64_t l, int m, float* y) { project(x, n, w, l, m, y); },
+             [&](int64_t l) {
+               std::copy_n(k_.data(), n * kv_dim, cache.layer_keys(l) + cache.length * kv_dim);
+               std::copy_n(v_.data(), n * kv_dim, cache.layer_values(l) + cache.length * kv_dim);
+               attention(l, n, cache);
+             });
   cache.length += n;
 
   const int64_t first = all_logits ? 0 : n - 1, rows = n - first;
@@ -162,7 +178,7 @@ void LlamaModel::attention(int64_t layer, int64_t n, KvCache& cache, const float
 std::vector<float> LlamaModel::forward_batch(std::span<const int32_t> tokens, std::span<KvCache* const> caches) {
   const int64_t n = static_cast<int64_t>(tokens.size());
   const int64_t hidden = config_.hidden_size, vocab = config_.vocab_size;
-  const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim(), inter = config_.intermediate_size;
+  const int64_t q_dim = config_.q_dim(), kv_dim = config_.kv_dim();
   if (n == 0) fail("forward_batch: no sequences to run");
   if (caches.size() != tokens.size())
     fail("forward_batch: {} tokens but {} caches (one token per sequence)", tokens.size(), caches.size());
@@ -173,15 +189,7 @@ std::vector<float> LlamaModel::forward_batch(std::span<const int32_t> tokens, st
     for (int64_t j = 0; j < i; ++j)
       if (caches[j] == caches[i]) fail("forward_batch: sequences {} and {} share one KV cache", j, i);
   }
-  resize(x_, n * hidden);
-  resize(xn_, n * hidden);
-  resize(q_, n * q_dim);
-  resize(k_, n * kv_dim);
-  resize(v_, n * kv_dim);
-  resize(attn_out_, n * q_dim);
-  resize(gate_, n * inter);
-  resize(up_, n * inter);
-  resize(mlp_out_, n * hidden);
+  reserve_scratch(n);
 
   std::vector<int64_t> positions(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) {
@@ -191,30 +199,16 @@ std::vector<float> LlamaModel::forward_batch(std::span<const int32_t> tokens, st
     positions[t] = caches[t]->length;
   }
 
-  for (int64_t l = 0; l < config_.num_hidden_layers; ++l) {
-    const LlamaLayerWeights& w = layers_[l];
-    rmsnorm_forward(x_.data(), w.input_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
-    project_rows(xn_.data(), n, *w.q_proj, l, kQ, q_.data());
-    project_rows(xn_.data(), n, *w.k_proj, l, kK, k_.data());
-    project_rows(xn_.data(), n, *w.v_proj, l, kV, v_.data());
-    rope_.apply(q_.data(), n, config_.num_attention_heads, positions.data());
-    rope_.apply(k_.data(), n, config_.num_key_value_heads, positions.data());
-    for (int64_t t = 0; t < n; ++t) {
-      KvCache& cache = *caches[t];
-      std::copy_n(k_.data() + t * kv_dim, kv_dim, cache.layer_keys(l) + cache.length * kv_dim);
-      std::copy_n(v_.data() + t * kv_dim, kv_dim, cache.layer_values(l) + cache.length * kv_dim);
-      attention(l, 1, cache, q_.data() + t * q_dim, attn_out_.data() + t * q_dim);
-    }
-    project_rows(attn_out_.data(), n, *w.o_proj, l, kO, mlp_out_.data());
-    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
-
-    rmsnorm_forward(x_.data(), w.post_attention_norm.data(), n, hidden, config_.rms_norm_eps, xn_.data());
-    project_rows(xn_.data(), n, *w.gate_proj, l, kGate, gate_.data());
-    project_rows(xn_.data(), n, *w.up_proj, l, kUp, up_.data());
-    swiglu_forward(gate_.data(), up_.data(), n * inter, gate_.data());
-    project_rows(gate_.data(), n, *w.down_proj, l, kDown, mlp_out_.data());
-    for (int64_t i = 0; i < n * hidden; ++i) x_[i] += mlp_out_[i];
-  }
+  run_layers(n, positions,
+             [&](const float* x, const TensorView& w, int64_t l, int m, float* y) { project_rows(x, n, w, l, m, y); },
+             [&](int64_t l) {
+               for (int64_t t = 0; t < n; ++t) {
+                 KvCache& cache = *caches[t];
+                 std::copy_n(k_.data() + t * kv_dim, kv_dim, cache.layer_keys(l) + cache.length * kv_dim);
+                 std::copy_n(v_.data() + t * kv_dim, kv_dim, cache.layer_values(l) + cache.length * kv_dim);
+                 attention(l, 1, cache, q_.data() + t * q_dim, attn_out_.data() + t * q_dim);
+               }
+             });
   for (int64_t t = 0; t < n; ++t) caches[t]->length += 1;
 
   rmsnorm_forward(x_.data(), final_norm_.data(), n, hidden, config_.rms_norm_eps, xn_.data());

@@ -65,6 +65,11 @@ class LlamaModel {
   const LoraWeights* adapter() const { return adapter_; }
 
  private:
+  void reserve_scratch(int64_t n_rows);
+  // The decoder layers over the n rows of x_ (already embedded) at `positions`: `project(x, weight, layer,
+  // module, y)` runs one projection, `attend(layer)` appends k_/v_ to the cache(s) and writes attn_out_.
+  template <class Project, class Attend>
+  void run_layers(int64_t n, const std::vector<int64_t>& positions, Project project, Attend attend);
   void attention(int64_t layer, int64_t n_tokens, KvCache& cache);
   void attention(int64_t layer, int64_t n_tokens, KvCache& cache, const float* q, float* out);
   // y[n, out] = x[n, in]·Wᵀ (+ the adapter's scale·B·A x when module m of this layer is adapted).
