@@ -166,8 +166,8 @@ void run_demo(const DemoOptions& o) {
 
   step_header(5, kSteps, "eval: the same metrics for every method, 95% bootstrap intervals");
   fmt::print("Baselines, 5-fold cross-validation (folds by patient, every sample predicted once):\n");
-  run({"eval", "--out", (run_dir / "report-cv5").string(), "--preds", cv_files[0], "--preds", cv_files[1], "--preds",
-       cv_files[2]});
+  run({"eval", "--out", (run_dir / "report-cv5").string(), "--preds", cv_files[0], "--name", "baseline: most-frequent",
+       "--preds", cv_files[1], "--name", "baseline: cooccurrence", "--preds", cv_files[2], "--name", "baseline: knn"});
   fmt::print("\nEvery method on the test split (the summary):\n");
   std::vector<std::string> args = {"eval", "--out", (run_dir / "report").string()};
   for (size_t i = 0; i < eval_files.size(); ++i)
