@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -96,6 +97,27 @@ std::string run_sweep(const SweepOptions& o) {
     NamedResult result;
   };
   std::vector<Row> rows;
+  // One trainer serves every validation loss (building one converts the base weights to f32): each
+  // point's adapter is copied into *val_weights; the base is the first checkpoint's adapter with B = 0.
+  std::unique_ptr<LoraWeights> val_weights;
+  std::unique_ptr<LlamaLoraTrainer> val_trainer;
+  auto base_weights = [&] {
+    for (const Point& p : points)
+      if (!p.adapter.empty()) {
+        LoraWeights w = load_peft_adapter(p.adapter, checkpoint.config);
+        for (LoraAdapter& a : w.adapters) std::fill(a.b.begin(), a.b.end(), 0.f);
+        return w;
+      }
+    return init_lora_weights(checkpoint.config, LoraConfig{}, 0);
+  };
+  auto same_shapes = [](const LoraWeights& x, const LoraWeights& y) {
+    if (x.adapters.size() != y.adapters.size() || x.config.freeze_a != y.config.freeze_a) return false;
+    for (size_t i = 0; i < x.adapters.size(); ++i)
+      if (x.adapters[i].target.weight_name != y.adapters[i].target.weight_name ||
+          x.adapters[i].a.size() != y.adapters[i].a.size() || x.adapters[i].b.size() != y.adapters[i].b.size())
+        return false;
+    return true;
+  };
   for (const Point& p : points) {
     LlamaModel model(checkpoint);
     std::optional<LoraWeights> lora;
@@ -105,9 +127,14 @@ std::string run_sweep(const SweepOptions& o) {
     }
     double val_loss = std::nan("");
     if (!validation.empty()) {
-      LoraWeights weights = lora ? *lora : init_lora_weights(checkpoint.config, LoraConfig{}, 0);  // B = 0: the base
-      LlamaLoraTrainer trainer(checkpoint, weights);
-      val_loss = evaluate_loss(trainer, validation, 4);
+      LoraWeights weights = lora ? *lora : base_weights();
+      if (val_trainer && same_shapes(*val_weights, weights)) {
+        *val_weights = std::move(weights);  // the trainer reads its LoRA tensors through this object
+      } else {
+        val_weights = std::make_unique<LoraWeights>(std::move(weights));
+        val_trainer = std::make_unique<LlamaLoraTrainer>(checkpoint, *val_weights);
+      }
+      val_loss = evaluate_loss(*val_trainer, validation, 4);
     }
     const fs::path preds = out_dir / fmt::format("step-{}.jsonl", p.step);
     predict.method = lora ? "model+adapter" : "model";
