@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config libopenblas-dev libpcre2-dev nlohmann-json3-dev libcli11-dev
           libfmt-dev zlib1g-dev libgtest-dev libgmock-dev libbenchmark-dev libpq-dev libtomlplusplus-dev
           libopenblas-openmp-dev postgresql
-          libcpp-httplib-dev libssl-dev)
+          libcpp-httplib-dev libssl-dev libisal-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -170,6 +170,50 @@ TEST(Csv, TruncatedGzipIsAnErrorNotAShortTable) {
   fs::remove(gz);
 }
 
+TEST(Csv, ConcatenatedGzipMembersAreReadWhole) {
+  // `cat a.gz b.gz` (and bgzip, pigz --independent) give several gzip members in one file.
+  std::string first = "a,b\n", second;
+  for (int i = 0; i < 5000; ++i) first += std::to_string(i) + ",x\n";
+  for (int i = 5000; i < 9000; ++i) second += std::to_string(i) + ",y\n";
+  fs::path one = temp_file("m1.gz"), two = temp_file("m2.gz"), both = temp_file("m12.csv.gz");
+  write_gzip(one, first);
+  write_gzip(two, second);
+  {
+    std::ofstream out(both, std::ios::binary);
+    out << std::ifstream(one, std::ios::binary).rdbuf() << std::ifstream(two, std::ios::binary).rdbuf();
+  }
+  CsvReader reader = CsvReader::open(both);
+  auto rows = all_rows(reader);
+  ASSERT_EQ(rows.size(), 9000u);
+  EXPECT_EQ(rows[4999], (std::vector<std::string>{"4999", "x"}));
+  EXPECT_EQ(rows[5000], (std::vector<std::string>{"5000", "y"}));
+  EXPECT_EQ(rows[8999], (std::vector<std::string>{"8999", "y"}));
+  for (const auto& path : {one, two, both}) fs::remove(path);
+}
+
+TEST(Csv, CorruptGzipIsAnError) {
+  std::string text = "a,b\n";
+  for (int i = 0; i < 20000; ++i) text += std::to_string(i) + "," + std::to_string(i * 7919 % 10007) + "\n";
+  fs::path gz = temp_file("bad.csv.gz");
+  write_gzip(gz, text);
+  std::string bytes;
+  {
+    std::ifstream in(gz, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() - 6] ^= 0x55;  // inside the trailer: the CRC-32 no longer matches
+  std::ofstream(gz, std::ios::binary | std::ios::trunc) << bytes;
+  try {
+    CsvReader reader = CsvReader::open(gz);
+    while (reader.next()) {
+    }
+    FAIL() << "a gzip file with a wrong checksum was read without error";
+  } catch (const rxlm::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(gz.string() + ": corrupt or truncated gzip"), std::string::npos) << e.what();
+  }
+  fs::remove(gz);
+}
+
 TEST(Csv, MissingFileIsAClearError) {
   try {
     CsvReader::open("/nonexistent/patients.csv.gz");

@@ -1,11 +1,20 @@
-// GzipFile: zlib's gz* API on a read-ahead thread; every error becomes an rxlm::Error naming the file.
+// GzipFile: an Inflater (ISA-L igzip when built with it, else zlib's gz* API) on a read-ahead thread;
+// every error becomes an rxlm::Error naming the file.
 #include "rxlm/io/gzip.h"
 
-#include <zlib.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <climits>
+#include <cstdint>
 #include <cstring>
+#include <string_view>
+
+#ifdef RXLM_HAVE_ISAL
+#include <isa-l/igzip_lib.h>
+#else
+#include <zlib.h>
+#endif
 
 #include "rxlm/core/error.h"
 
@@ -13,15 +22,220 @@ namespace rxlm {
 namespace {
 constexpr std::size_t kChunk = 4 << 20;
 constexpr std::size_t kChunksAhead = 3;
+
+std::string corrupt(const std::string& name, std::string_view why) {
+  return fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name, why);
+}
+}  // namespace
+
+class Inflater {
+ public:
+  virtual ~Inflater() = default;
+  // Up to `capacity` bytes (fewer only at the end of the data); 0 at the end. Throws rxlm::Error.
+  virtual std::size_t fill(char* out, std::size_t capacity) = 0;
+};
+
+namespace {
+
+#ifdef RXLM_HAVE_ISAL
+
+constexpr std::size_t kInput = 1 << 20;
+
+// The file's raw bytes through read(2).
+class RawFile {
+ public:
+  explicit RawFile(std::string name) : name_(std::move(name)) {
+    fd_ = ::open(name_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) fail("{}: cannot open ({})", name_, std::strerror(errno));
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+  }
+  ~RawFile() { ::close(fd_); }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+  // Up to `capacity` bytes; 0 at the end of the file.
+  std::size_t read(std::uint8_t* out, std::size_t capacity) {
+    for (;;) {
+      ssize_t got = ::read(fd_, out, capacity);
+      if (got >= 0) return static_cast<std::size_t>(got);
+      if (errno != EINTR) fail("{}: read failed ({})", name_, std::strerror(errno));
+    }
+  }
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_;
+  int fd_ = -1;
+};
+
+const char* isal_error(int code) {
+  switch (code) {
+    case ISAL_INVALID_BLOCK: return "invalid deflate block";
+    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
+    case ISAL_INVALID_LOOKBACK: return "invalid back-reference distance";
+    case ISAL_INVALID_WRAPPER: return "invalid gzip header";
+    case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
+    case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length check failed";
+    case ISAL_NEED_DICT: return "needs a preset dictionary";
+    default: return "unknown igzip error";
+  }
+}
+
+// igzip over one or more concatenated gzip members. Like zlib's gzread, bytes after a member that do
+// not start another member are ignored.
+class IsalInflater final : public Inflater {
+ public:
+  IsalInflater(std::unique_ptr<RawFile> file, std::unique_ptr<std::uint8_t[]> input, std::size_t have)
+      : file_(std::move(file)), input_(std::move(input)), state_(std::make_unique<inflate_state>()) {
+    start_member();
+    state_->next_in = input_.get();
+    state_->avail_in = static_cast<std::uint32_t>(have);
+  }
+
+  std::size_t fill(char* out, std::size_t capacity) override {
+    if (done_) return 0;
+    inflate_state& s = *state_;
+    s.next_out = reinterpret_cast<std::uint8_t*>(out);
+    s.avail_out = static_cast<std::uint32_t>(capacity);
+    while (s.avail_out > 0) {
+      if (s.block_state == ISAL_BLOCK_FINISH && !next_member()) {
+        done_ = true;
+        break;
+      }
+      if (s.avail_in == 0) refill();
+      const std::uint32_t in_before = s.avail_in, out_before = s.avail_out;
+      int code = isal_inflate(&s);
+      if (code < 0) fail("{}", corrupt(file_->name(), isal_error(code)));
+      // Neither input taken nor output made: igzip needs more input than it has; none left = cut short.
+      if (s.block_state != ISAL_BLOCK_FINISH && s.avail_in == in_before && s.avail_out == out_before && !refill())
+        fail("{}", corrupt(file_->name(), "unexpected end of file"));
+    }
+    return capacity - s.avail_out;
+  }
+
+ private:
+  void start_member() {
+    isal_inflate_init(state_.get());
+    state_->crc_flag = ISAL_GZIP;
+  }
+
+  // Reads more input after what is left unread; false at the end of the file (or with a full buffer).
+  bool refill() {
+    inflate_state& s = *state_;
+    if (s.avail_in == kInput) return false;
+    std::memmove(input_.get(), s.next_in, s.avail_in);
+    std::size_t got = file_->read(input_.get() + s.avail_in, kInput - s.avail_in);
+    s.next_in = input_.get();
+    s.avail_in += static_cast<std::uint32_t>(got);
+    return got > 0;
+  }
+
+  // After a member's trailer: true when another gzip member follows (and is started).
+  bool next_member() {
+    inflate_state& s = *state_;
+    while (s.avail_in < 2 && refill()) {
+    }
+    if (s.avail_in < 2 || s.next_in[0] != 0x1f || s.next_in[1] != 0x8b) return false;
+    std::uint8_t* next_in = s.next_in;
+    std::uint32_t avail_in = s.avail_in, avail_out = s.avail_out;
+    std::uint8_t* next_out = s.next_out;
+    start_member();
+    s.next_in = next_in;
+    s.avail_in = avail_in;
+    s.next_out = next_out;
+    s.avail_out = avail_out;
+    return true;
+  }
+
+  std::unique_ptr<RawFile> file_;
+  std::unique_ptr<std::uint8_t[]> input_;
+  std::unique_ptr<inflate_state> state_;
+  bool done_ = false;
+};
+
+// A file that does not start with the gzip magic bytes is handed out as it is.
+class PlainFile final : public Inflater {
+ public:
+  PlainFile(std::unique_ptr<RawFile> file, std::unique_ptr<std::uint8_t[]> input, std::size_t have)
+      : file_(std::move(file)), input_(std::move(input)), have_(have) {}
+
+  std::size_t fill(char* out, std::size_t capacity) override {
+    std::size_t filled = 0;
+    if (pos_ < have_) {
+      filled = std::min(capacity, have_ - pos_);
+      std::memcpy(out, input_.get() + pos_, filled);
+      pos_ += filled;
+    }
+    while (filled < capacity) {
+      std::size_t got = file_->read(reinterpret_cast<std::uint8_t*>(out) + filled, capacity - filled);
+      if (got == 0) break;
+      filled += got;
+    }
+    return filled;
+  }
+
+ private:
+  std::unique_ptr<RawFile> file_;
+  std::unique_ptr<std::uint8_t[]> input_;
+  std::size_t have_, pos_ = 0;
+};
+
+std::unique_ptr<Inflater> open_inflater(const std::string& name) {
+  auto file = std::make_unique<RawFile>(name);
+  auto input = std::make_unique_for_overwrite<std::uint8_t[]>(kInput);
+  std::size_t have = 0;
+  while (have < 2) {  // enough to see the magic bytes, even from a slow source
+    std::size_t got = file->read(input.get() + have, kInput - have);
+    if (got == 0) break;
+    have += got;
+  }
+  if (have >= 2 && input[0] == 0x1f && input[1] == 0x8b)
+    return std::make_unique<IsalInflater>(std::move(file), std::move(input), have);
+  return std::make_unique<PlainFile>(std::move(file), std::move(input), have);
+}
+
+#else  // zlib
+
+// zlib's gz* API: it recognises plain files itself and reads concatenated members.
+class ZlibInflater final : public Inflater {
+ public:
+  explicit ZlibInflater(std::string name) : name_(std::move(name)) {
+    file_ = gzopen(name_.c_str(), "rb");
+    if (!file_) fail("{}: cannot open ({})", name_, std::strerror(errno));
+    gzbuffer(file_, 1 << 18);
+  }
+  ~ZlibInflater() override { gzclose_r(file_); }
+
+  std::size_t fill(char* out, std::size_t capacity) override {
+    std::size_t filled = 0;
+    while (filled < capacity) {
+      int got = gzread(file_, out + filled, static_cast<unsigned>(std::min<std::size_t>(capacity - filled, 1u << 30)));
+      int code = Z_OK;
+      const char* message = gzerror(file_, &code);
+      // zlib reports a stream cut short as Z_BUF_ERROR once the last whole block has been returned.
+      if (got < 0 || (code != Z_OK && code != Z_STREAM_END))
+        fail("{}", corrupt(name_, message ? message : "unknown zlib error"));
+      if (got == 0) break;
+      filled += static_cast<std::size_t>(got);
+    }
+    return filled;
+  }
+
+ private:
+  std::string name_;
+  gzFile file_ = nullptr;
+};
+
+std::unique_ptr<Inflater> open_inflater(const std::string& name) { return std::make_unique<ZlibInflater>(name); }
+
+#endif
+
 }  // namespace
 
 GzipFile::GzipFile(const std::filesystem::path& path) : name_(path.string()) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such file; check the path", name_);
-  gzFile file = gzopen(name_.c_str(), "rb");
-  if (!file) fail("{}: cannot open ({})", name_, std::strerror(errno));
-  gzbuffer(file, 1 << 18);
-  handle_ = file;
+  inflater_ = open_inflater(name_);
   worker_ = std::thread([this] { inflate_ahead(); });
 }
 
@@ -32,11 +246,9 @@ GzipFile::~GzipFile() {
   }
   changed_.notify_all();
   worker_.join();
-  gzclose_r(static_cast<gzFile>(handle_));
 }
 
 void GzipFile::inflate_ahead() {
-  auto file = static_cast<gzFile>(handle_);
   for (;;) {
     Chunk chunk;
     {
@@ -47,19 +259,19 @@ void GzipFile::inflate_ahead() {
       }
     }
     if (!chunk.data) chunk.data = std::make_unique_for_overwrite<char[]>(kChunk);
-    int got = gzread(file, chunk.data.get(), static_cast<unsigned>(kChunk));
-    int code = Z_OK;
-    const char* message = gzerror(file, &code);
+    std::string error;
+    try {
+      chunk.size = inflater_->fill(chunk.data.get(), kChunk);
+    } catch (const Error& e) {
+      error = e.what();
+    }
     std::unique_lock lock(mutex_);
-    // zlib reports a stream cut short as Z_BUF_ERROR once the last whole block has been returned.
-    if (got < 0 || (code != Z_OK && code != Z_STREAM_END)) {
-      error_ = fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name_,
-                           message ? message : "unknown zlib error");
+    if (!error.empty()) {
+      error_ = std::move(error);
       finished_ = true;
-    } else if (got == 0) {
+    } else if (chunk.size == 0) {
       finished_ = true;
     } else {
-      chunk.size = static_cast<std::size_t>(got);
       changed_.wait(lock, [this] { return ready_.size() < kChunksAhead || stopping_; });
       ready_.push_back(std::move(chunk));
     }
