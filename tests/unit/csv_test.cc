@@ -91,6 +91,32 @@ TEST(Csv, CrlfBomAndMissingFinalNewline) {
   EXPECT_EQ(rows[2], (std::vector<std::string>{"3", "d"}));
 }
 
+TEST(Csv, RecordsLongerThanTheReadBufferAndMixedQuoting) {
+  // Plain records are split in place in a 1 MiB buffer; longer ones and quoted ones are copied.
+  const std::string big(1536 * 1024, 'x');
+  std::string text = "a,b\n1," + big + "\n\"2\",\"q,\"\"\"\n3," + big + "y\n";
+  for (int i = 4; i < 40000; ++i) text += std::to_string(i) + (i % 7 ? ",plain\n" : ",\"quo\nted\"\n");
+  CsvReader reader = from_text(text, {}, 700000);
+  std::vector<std::vector<std::string>> rows;
+  std::uint64_t last_line = 0;
+  while (reader.next()) {
+    rows.emplace_back();
+    for (std::size_t i = 0; i < reader.size(); ++i) rows.back().emplace_back(reader.field(i));
+    last_line = reader.line();
+  }
+  ASSERT_EQ(rows.size(), 39999u);
+  EXPECT_EQ(rows[0], (std::vector<std::string>{"1", big}));
+  EXPECT_EQ(rows[1], (std::vector<std::string>{"2", "q,\""}));
+  EXPECT_EQ(rows[2], (std::vector<std::string>{"3", big + "y"}));
+  EXPECT_EQ(rows[3], (std::vector<std::string>{"4", "plain"}));
+  EXPECT_EQ(rows[6], (std::vector<std::string>{"7", "quo\nted"}));
+  EXPECT_EQ(rows[7], (std::vector<std::string>{"8", "plain"}));
+  EXPECT_EQ(rows[39998], (std::vector<std::string>{"39999", "plain"}));
+  // The last record's line: 4 lines up to row 3, one per row 4..39999, and one more for each of the
+  // 5714 quoted fields (i = 7, 14, ..., 39998) with a newline inside.
+  EXPECT_EQ(last_line, 4u + 39996u + 5714u);
+}
+
 TEST(Csv, ColumnsByNameWithAHelpfulError) {
   CsvReader reader = from_text("subject_id,hadm_id\n1,2\n");
   EXPECT_EQ(reader.column("hadm_id"), 1u);

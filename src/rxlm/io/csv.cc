@@ -1,27 +1,65 @@
-// CsvReader: a byte-at-a-time RFC 4180 state machine over a refillable buffer.
+// CsvReader: a vectorised split of plain records in place, and a byte-at-a-time RFC 4180 state
+// machine for the rest, over a refillable buffer.
 #include "rxlm/io/csv.h"
 
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "rxlm/core/error.h"
 #include "rxlm/io/gzip.h"
 
 namespace rxlm {
+namespace {
+constexpr std::size_t kBuffer = 1 << 20;
+constexpr std::size_t kPadding = 64;  // readable bytes past the data, so 32-byte loads never leave the buffer
+
+// Where the structural bytes are among the next (up to) 32: bit i stands for byte i.
+struct Block {
+  std::uint32_t newline = 0, quote_or_cr = 0, delimiter = 0;
+  std::size_t width = 0;  // bytes classified
+};
+
+Block classify(const char* bytes, std::size_t left, char delimiter) {
+  Block block;
+  block.width = std::min<std::size_t>(left, 32);
+  const std::uint32_t valid = block.width == 32 ? ~0u : (1u << block.width) - 1;
+#ifdef __AVX2__
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));  // may read padding
+  auto where = [&](char c) {
+    return static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)))) & valid;
+  };
+  block.newline = where('\n');
+  block.quote_or_cr = where('"') | where('\r');
+  block.delimiter = where(delimiter);
+#else
+  for (std::size_t i = 0; i < block.width; ++i) {
+    const std::uint32_t bit = 1u << i;
+    if (bytes[i] == '\n') block.newline |= bit;
+    if (bytes[i] == '"' || bytes[i] == '\r') block.quote_or_cr |= bit;
+    if (bytes[i] == delimiter) block.delimiter |= bit;
+  }
+  (void)valid;
+#endif
+  return block;
+}
+}  // namespace
 
 CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
-    : name_(std::move(name)), read_(std::move(read)), options_(options), buffer_(1 << 20) {
+    : name_(std::move(name)), read_(std::move(read)), options_(options), buffer_(kBuffer + kPadding) {
   for (char c : {options_.delimiter, '\n', '\r', '"'}) special_[static_cast<unsigned char>(c)] = true;
   // The header is parsed strictly even when data rows may be skipped: without it nothing can be found.
   Parse got = parse_record();
   if (got == Parse::End) fail("{}: empty file; expected a header line naming the columns", name_);
   if (got == Parse::Malformed) fail("{}:1: malformed header ({})", name_, malformed_why_);
-  if (record_.size() >= 3 && record_.compare(0, 3, "\xEF\xBB\xBF") == 0) {
-    record_.erase(0, 3);
-    for (auto& end : field_ends_) end -= 3;
-  }
   for (std::size_t i = 0; i < field_ends_.size(); ++i) header_.emplace_back(field(i));
+  if (header_[0].starts_with("\xEF\xBB\xBF")) header_[0].erase(0, 3);  // UTF-8 BOM
 }
 
 CsvReader CsvReader::open(const std::filesystem::path& path, CsvOptions options) {
@@ -44,16 +82,30 @@ std::size_t CsvReader::column(std::string_view name) const {
 }
 
 std::string_view CsvReader::field(std::size_t index) const {
-  std::size_t begin = index == 0 ? 0 : field_ends_[index - 1];
-  return std::string_view(record_).substr(begin, field_ends_[index] - begin);
+  std::size_t begin = index == 0 ? 0 : field_ends_[index - 1] + 1;  // + 1: past the delimiter
+  return std::string_view(fields_ + begin, field_ends_[index] - begin);
 }
 
 bool CsvReader::refill() {
   if (eof_) return false;
   pos_ = 0;
-  end_ = read_(buffer_.data(), buffer_.size());
+  end_ = read_(buffer_.data(), kBuffer);
   if (end_ == 0) eof_ = true;
   return end_ > 0;
+}
+
+// Moves the unread bytes to the front and reads more after them; false when nothing more came.
+bool CsvReader::compact_and_refill() {
+  if (eof_) return false;
+  std::size_t keep = end_ - pos_;
+  if (keep == kBuffer) return false;  // a record longer than the buffer: the state machine copes
+  std::memmove(buffer_.data(), buffer_.data() + pos_, keep);
+  pos_ = 0;
+  end_ = keep;
+  std::size_t got = read_(buffer_.data() + keep, kBuffer - keep);
+  if (got == 0) eof_ = true;
+  end_ += got;
+  return got > 0;
 }
 
 void CsvReader::malformed(std::string why) { malformed_why_ = std::move(why); }
@@ -80,6 +132,41 @@ CsvReader::Parse CsvReader::end_line(char c) {
 }
 
 CsvReader::Parse CsvReader::parse_record() {
+  if (parse_plain_record()) return Parse::Record;
+  Parse got = parse_quoted_record();
+  fields_ = record_.data();
+  return got;
+}
+
+bool CsvReader::parse_plain_record() {
+  field_ends_.clear();
+  std::size_t scanned = pos_;  // bytes before this are plain, their delimiters recorded
+  for (;;) {
+    const char* base = buffer_.data();
+    while (scanned < end_) {
+      const Block block = classify(base + scanned, end_ - scanned, options_.delimiter);
+      const std::uint32_t before = block.newline ? (block.newline & (0u - block.newline)) - 1 : ~0u;
+      if (block.quote_or_cr & before) return false;
+      for (std::uint32_t d = block.delimiter & before; d; d &= d - 1)
+        field_ends_.push_back(scanned + static_cast<std::size_t>(__builtin_ctz(d)) - pos_);
+      if (block.newline) {
+        const std::size_t at = scanned + static_cast<std::size_t>(__builtin_ctz(block.newline));
+        field_ends_.push_back(at - pos_);
+        fields_ = base + pos_;
+        record_line_ = line_++;
+        pos_ = at + 1;
+        return true;
+      }
+      scanned += block.width;
+    }
+    // The record runs past the buffer: move it to the front and read more after it.
+    const std::size_t have = end_ - pos_;
+    if (!compact_and_refill()) return false;
+    scanned = have;
+  }
+}
+
+CsvReader::Parse CsvReader::parse_quoted_record() {
   enum State { FieldStart, Unquoted, Quoted, QuoteInQuoted } state = FieldStart;
   record_.clear();
   field_ends_.clear();
@@ -103,6 +190,7 @@ CsvReader::Parse CsvReader::parse_record() {
       case Unquoted:
         if (c == delimiter) {
           field_ends_.push_back(record_.size());
+          record_.push_back(delimiter);  // keeps field i at field_ends_[i - 1] + 1, as in the buffer
           state = FieldStart;
         } else if (c == '\n' || c == '\r') {
           return end_line(c);
@@ -135,6 +223,7 @@ CsvReader::Parse CsvReader::parse_record() {
           state = Quoted;
         } else if (c == delimiter) {
           field_ends_.push_back(record_.size());
+          record_.push_back(delimiter);
           state = FieldStart;
         } else if (c == '\n' || c == '\r') {
           return end_line(c);

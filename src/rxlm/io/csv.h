@@ -1,5 +1,7 @@
 // Streaming CSV reader (RFC 4180: quoted commas, doubled quotes, embedded newlines; CRLF; UTF-8 BOM)
 // over any byte source (a .csv/.csv.gz file, a PostgreSQL COPY stream), columns found by header name.
+// Records without quotes are split in place (fields are views into the read buffer); the rest go
+// through a byte-at-a-time state machine.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -55,21 +57,27 @@ class CsvReader {
  private:
   enum class Parse { Record, End, Malformed };
   Parse parse_record();
+  // The common case without copying: a record with no quote and no CR that lies whole in the buffer
+  // (moving a partial record to the front first). False = let the state machine parse it.
+  bool parse_plain_record();
+  Parse parse_quoted_record();  // the RFC 4180 state machine, copying into record_
   Parse end_line(char c);
   bool refill();
+  bool compact_and_refill();
   void skip_rest_of_line();
   void malformed(std::string why);
 
   std::string name_;
   ReadFn read_;
   CsvOptions options_;
-  std::vector<char> buffer_;
+  std::vector<char> buffer_;  // kBuffer bytes of data plus zeroed padding for 32-byte loads
   bool special_[256] = {};  // bytes that end a run of plain field bytes
   std::size_t pos_ = 0, end_ = 0;
   bool eof_ = false;
   std::vector<std::string> header_;
-  std::string record_;
-  std::vector<std::size_t> field_ends_;
+  std::string record_;                // the current record's bytes when the state machine parsed it
+  const char* fields_ = nullptr;      // the current record's bytes: in buffer_ or record_
+  std::vector<std::size_t> field_ends_;  // offsets from fields_
   std::uint64_t line_ = 1, record_line_ = 0, records_ = 0, skipped_ = 0;
   std::string malformed_why_;
   std::vector<std::string> skip_examples_;
