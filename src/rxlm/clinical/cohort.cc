@@ -16,6 +16,7 @@ constexpr double kKgPerPound = 0.45359237;
 
 struct ProductInfo {
   std::string canonical, excluded;  // excluded = non-therapeutic category, "" when therapeutic
+  std::int32_t drug = -1;           // Cohort::drug_names id; -1 when excluded
   AtcMap::Lookup atc;
 };
 
@@ -68,6 +69,23 @@ std::string sex_word(std::string_view gender) { return gender == "F" ? "female" 
 
 }  // namespace
 
+void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
+                   std::vector<std::string>& drugs) {
+  prompt.patient = sample.patient;
+  prompt.diagnoses.resize(sample.diagnoses.size());
+  for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) {
+    const DiagnosisCode& code = tables.codes[sample.diagnoses[i]];
+    const std::string* title = cohort.code_titles[sample.diagnoses[i]];
+    DiagnosisLine& line = prompt.diagnoses[i];
+    line.icd_version = code.icd_version;
+    line.icd_code.assign(code.icd_code);
+    if (title) line.title.assign(*title);
+    else line.title.clear();
+  }
+  drugs.resize(sample.drugs.size());
+  for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i].assign(cohort.drug_names[sample.drugs[i]]);
+}
+
 std::string admission_type_phrase(std::string_view type) {
   static const std::unordered_map<std::string_view, std::string> phrases = {
       {"EW EMER.", "emergency"},
@@ -101,10 +119,22 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     if (products[i].excluded.empty()) products[i].atc = atc.find(p.gsn, p.drug, products[i].canonical);
   }
 
+  // The therapeutic drugs: distinct canonical names, sorted, so ids sort like the names.
+  for (const auto& info : products)
+    if (info.excluded.empty()) cohort.drug_names.push_back(info.canonical);
+  std::sort(cohort.drug_names.begin(), cohort.drug_names.end());
+  cohort.drug_names.erase(std::unique(cohort.drug_names.begin(), cohort.drug_names.end()), cohort.drug_names.end());
+  cohort.drugs.resize(cohort.drug_names.size());
+  for (auto& info : products)
+    if (info.excluded.empty())
+      info.drug = static_cast<std::int32_t>(
+          std::lower_bound(cohort.drug_names.begin(), cohort.drug_names.end(), info.canonical) -
+          cohort.drug_names.begin());
+
   // Prescription-row statistics and the drug-level ATC (majority of row-level codes).
   std::map<std::string, std::int64_t> excluded_rows;
   std::int64_t therapeutic_rows = 0, via[4] = {0, 0, 0, 0};
-  std::map<std::string, std::map<std::string, std::int64_t>> atc_votes;
+  std::vector<std::map<std::string, std::int64_t>> atc_votes(cohort.drugs.size());
   for (std::size_t i = 0; i < products.size(); ++i) {
     const auto rows = t.products[i].rows;
     if (!products[i].excluded.empty()) {
@@ -113,16 +143,23 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     }
     therapeutic_rows += rows;
     via[static_cast<int>(products[i].atc.via)] += rows;
-    cohort.drugs[products[i].canonical].rows += rows;
-    if (!products[i].atc.atc.empty()) atc_votes[products[i].canonical][products[i].atc.atc] += rows;
+    cohort.drugs[products[i].drug].rows += rows;
+    if (!products[i].atc.atc.empty()) atc_votes[products[i].drug][products[i].atc.atc] += rows;
   }
   std::int64_t drug_level_atc_rows = 0;
-  for (auto& [name, info] : cohort.drugs) {
+  for (std::size_t id = 0; id < cohort.drugs.size(); ++id) {
+    DrugInfo& info = cohort.drugs[id];
     std::int64_t best = 0;
-    for (const auto& [code, count] : atc_votes[name])
+    for (const auto& [code, count] : atc_votes[id])
       if (count > best) info.atc = code, best = count;
     if (!info.atc.empty()) drug_level_atc_rows += info.rows;
   }
+
+  cohort.code_titles.resize(t.codes.size(), nullptr);
+  for (std::size_t i = 0; i < t.codes.size(); ++i)
+    if (auto title = t.icd_titles.find(icd_key(t.codes[i].icd_version, t.codes[i].icd_code));
+        title != t.icd_titles.end())
+      cohort.code_titles[i] = &title->second;
 
   std::unordered_set<std::int64_t> admission_ids;
   for (const auto& a : t.admissions) admission_ids.insert(a.hadm_id);
@@ -180,10 +217,10 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     Sample s;
     std::int64_t therapeutic = 0;
     for (auto it = prescription; it != prescription_end; ++it) {
-      const auto& info = products[it->product];
-      if (!info.excluded.empty()) continue;
+      const std::int32_t drug = products[it->product].drug;
+      if (drug < 0) continue;
       ++therapeutic;
-      s.drugs.push_back(info.canonical);
+      s.drugs.push_back(drug);
     }
     if (s.drugs.empty()) {
       drop(no_therapeutic);
@@ -193,27 +230,21 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     s.drugs.erase(std::unique(s.drugs.begin(), s.drugs.end()), s.drugs.end());
     folded_rows += therapeutic - static_cast<std::int64_t>(s.drugs.size());
 
-    std::unordered_set<std::int32_t> seen_codes;
     for (auto it = diagnosis; it != diagnosis_end; ++it) {
-      if (!seen_codes.insert(it->code).second) {
+      if (std::find(s.diagnoses.begin(), s.diagnoses.end(), it->code) != s.diagnoses.end()) {
         ++duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
         continue;
       }
-      const auto& code = t.codes[it->code];
-      DiagnosisLine line{code.icd_version, code.icd_code, ""};
-      if (auto title = t.icd_titles.find(icd_key(code.icd_version, code.icd_code)); title != t.icd_titles.end())
-        line.title = title->second;
-      else
-        ++unknown_codes;
-      s.prompt.diagnoses.push_back(std::move(line));
+      unknown_codes += !cohort.code_titles[it->code];
+      s.diagnoses.push_back(it->code);
     }
 
     OmrChoice omr = choose_omr(t.omr, a, config);
-    s.prompt.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
-                        admission_type_phrase(a.admission_type)};
+    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
+                 admission_type_phrase(a.admission_type)};
     age_unknown += !age;
     age_90_or_older += age && *age >= 90;
-    sex_unknown += s.prompt.patient.sex.empty();
+    sex_unknown += s.patient.sex.empty();
     omr_found[0] += omr.height_cm.has_value();
     omr_found[1] += omr.weight_kg.has_value();
     omr_found[2] += omr.bmi.has_value();

@@ -17,11 +17,14 @@
 
 namespace rxlm::clinical {
 
+// One admission that made it through the cleaning rules. Diagnoses and drugs are ids, not strings:
+// a cohort holds millions of them and they are rendered one sample at a time (render_prompt).
 struct Sample {
   std::int64_t subject_id = 0, hadm_id = 0;  // for the split and the optional link file only
   int admit_day = 0;
-  AdmissionPrompt prompt;
-  std::vector<std::string> drugs;  // canonical names, sorted, distinct
+  PatientFacts patient;
+  std::vector<std::int32_t> diagnoses;  // HospTables::codes ids in seq_num order, each code once
+  std::vector<std::int32_t> drugs;      // Cohort::drug_names ids, ascending (= sorted by name), distinct
 };
 
 struct DrugInfo {
@@ -30,14 +33,21 @@ struct DrugInfo {
 };
 
 struct Cohort {
-  std::vector<Sample> samples;  // sorted by hadm_id
-  std::map<std::string, DrugInfo> drugs;
+  std::vector<Sample> samples;          // sorted by hadm_id
+  std::vector<std::string> drug_names;  // canonical names of the therapeutic drugs, sorted
+  std::vector<DrugInfo> drugs;          // per drug_names id
+  std::vector<const std::string*> code_titles;  // per HospTables::codes id; nullptr when not in d_icd_diagnoses
   std::map<std::string, std::int64_t> drops;  // reason → admissions, in the order the checks run
   nlohmann::ordered_json stats;               // counts for the report (no identifiers)
 };
 
 Cohort build_cohort(const HospTables& tables, const PrepConfig& config, const DrugNormaliser& normaliser,
                     const AtcMap& atc);
+
+// The sample's prompt and drug names, written into `prompt` and `drugs` (reused between calls, so
+// rendering many samples allocates little).
+void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
+                   std::vector<std::string>& drugs);
 
 // Readable admission type ("EW EMER." → "emergency"); unknown values are lower-cased as they are.
 std::string admission_type_phrase(std::string_view admission_type);

@@ -5,7 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <exception>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
 
 #include "rxlm/clinical/atc_map.h"
@@ -25,6 +29,80 @@ constexpr int kTokensPerMessage = 5;
 std::size_t sample_tokens(const Tokenizer& tokenizer, std::string_view user, std::string_view answer) {
   return 1 + 3 * kTokensPerMessage + tokenizer.encode(system_prompt()).size() + tokenizer.encode(user).size() +
          tokenizer.encode(answer).size();
+}
+
+std::string sample_id(std::size_t index) { return fmt::format("s{:06d}", index); }
+
+// JSONL lines of a run of samples, back to back.
+struct RenderedBatch {
+  std::string bytes;
+  std::vector<std::size_t> ends;    // where each sample's line ends in `bytes`
+  std::vector<std::size_t> tokens;  // per sample, only when a tokenizer is set
+};
+
+// Calls render(first, count, batch) for consecutive batches of `items` on `threads` threads (this
+// one and at most one more) and write(first, batch) on this thread, in order, a few batches behind.
+template <class Render, class Write>
+void render_in_order(std::size_t items, int threads, Render&& render, Write&& write) {
+  constexpr std::size_t kBatch = 512, kSlots = 4;
+  enum class Slot { Free, Rendering, Ready };
+  const std::size_t batches = (items + kBatch - 1) / kBatch;
+  std::vector<RenderedBatch> slots(kSlots);
+  std::vector<Slot> state(kSlots, Slot::Free);
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::size_t next = 0, written = 0;  // next batch to render; batches written
+  std::exception_ptr error;
+
+  // Renders the next batch if the window allows; false when there is none to take now.
+  auto render_one = [&](std::unique_lock<std::mutex>& lock) {
+    if (error || next == batches || next == written + kSlots) return false;
+    const std::size_t b = next++;
+    state[b % kSlots] = Slot::Rendering;
+    lock.unlock();
+    std::exception_ptr failed;
+    try {
+      render(b * kBatch, std::min(kBatch, items - b * kBatch), slots[b % kSlots]);
+    } catch (...) {
+      failed = std::current_exception();
+    }
+    lock.lock();
+    if (failed && !error) error = failed;
+    state[b % kSlots] = Slot::Ready;
+    changed.notify_all();
+    return true;
+  };
+  std::thread helper;
+  if (threads > 1 && batches > 1)
+    helper = std::thread([&] {
+      std::unique_lock lock(mutex);
+      while (!error && next < batches)
+        if (!render_one(lock)) changed.wait(lock);
+    });
+  {
+    std::unique_lock lock(mutex);
+    while (!error && written < batches) {
+      if (state[written % kSlots] == Slot::Ready) {
+        lock.unlock();
+        try {
+          write(written * kBatch, slots[written % kSlots]);
+        } catch (...) {
+          lock.lock();
+          error = std::current_exception();
+          changed.notify_all();
+          break;
+        }
+        lock.lock();
+        state[written % kSlots] = Slot::Free;
+        ++written;
+        changed.notify_all();
+      } else if (!render_one(lock)) {
+        changed.wait(lock);
+      }
+    }
+  }
+  if (helper.joinable()) helper.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace
@@ -59,9 +137,14 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   auto order = shuffled_patients(subjects, config.seed);
   std::unordered_map<std::int64_t, std::size_t> position;
   for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
-  std::sort(cohort.samples.begin(), cohort.samples.end(), [&](const Sample& a, const Sample& b) {
-    return std::tuple(position[a.subject_id], a.admit_day, a.hadm_id) <
-           std::tuple(position[b.subject_id], b.admit_day, b.hadm_id);
+  std::vector<std::size_t> patient_rank(cohort.samples.size()), output(cohort.samples.size());
+  for (std::size_t i = 0; i < output.size(); ++i) {
+    patient_rank[i] = position.at(cohort.samples[i].subject_id);
+    output[i] = i;
+  }
+  std::sort(output.begin(), output.end(), [&](std::size_t a, std::size_t b) {
+    const Sample &x = cohort.samples[a], &y = cohort.samples[b];
+    return std::tuple(patient_rank[a], x.admit_day, x.hadm_id) < std::tuple(patient_rank[b], y.admit_day, y.hadm_id);
   });
 
   std::unique_ptr<Tokenizer> tokenizer;
@@ -87,44 +170,65 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     links->write("sample_id\tsubject_id\thadm_id\n");
   }
 
-  std::map<std::string, std::int64_t> drug_admissions;
-  std::size_t max_tokens_seen = 0, index = 0;
-  std::string meta, line;
+  // Rendering (the bulk of the work) runs on two threads, batch by batch; lines are written and
+  // counted in output order on this one. With a tokenizer it runs on this thread alone.
+  std::vector<std::int64_t> drug_admissions(cohort.drug_names.size(), 0);
+  std::size_t max_tokens_seen = 0;
   std::int64_t samples_out = 0, last_subject = -1;
-  for (const auto& s : cohort.samples) {
-    const std::string& name = split.at(s.subject_id);
-    std::string sample_id = fmt::format("s{:06d}", index++);
-    meta.assign(R"({"sample_id":")").append(sample_id).append(R"(","split":")").append(name).append(R"(","atc":[)");
-    for (std::size_t i = 0; i < s.drugs.size(); ++i) {
-      if (i) meta += ',';
-      append_json_string(meta, cohort.drugs.at(s.drugs[i]).atc);
-    }
-    meta += "]}";
-    const std::string user = render_user(s.prompt), answer = render_answer(s.drugs);
-    if (tokenizer) {
-      std::size_t tokens = sample_tokens(*tokenizer, user, answer);
-      max_tokens_seen = std::max(max_tokens_seen, tokens);
-      if (tokens > static_cast<std::size_t>(config.max_tokens)) {
-        ++cohort.drops[too_long];
-        continue;
+  auto render = [&](std::size_t first, std::size_t count, RenderedBatch& batch) {
+    batch.bytes.clear();
+    batch.ends.clear();
+    batch.tokens.clear();
+    AdmissionPrompt prompt;
+    std::vector<std::string> drugs;
+    std::string meta;
+    for (std::size_t i = first; i < first + count; ++i) {
+      const Sample& s = cohort.samples[output[i]];
+      meta.assign(R"({"sample_id":")").append(sample_id(i)).append(R"(","split":")");
+      meta.append(split.at(s.subject_id)).append(R"(","atc":[)");
+      for (std::size_t d = 0; d < s.drugs.size(); ++d) {
+        if (d) meta += ',';
+        append_json_string(meta, cohort.drugs[s.drugs[d]].atc);
       }
+      meta += "]}";
+      render_prompt(cohort, tables, s, prompt, drugs);
+      const std::string user = render_user(prompt), answer = render_answer(drugs);
+      if (tokenizer) batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
+      append_chat_line(batch.bytes, user, answer, meta);
+      batch.ends.push_back(batch.bytes.size());
     }
-    line.clear();
-    append_chat_line(line, user, answer, meta);
-    files[name]->write(line);
-    if (links) links->write(fmt::format("{}\t{}\t{}\n", sample_id, s.subject_id, s.hadm_id));
-    ++split_samples[name];
-    if (s.subject_id != last_subject) ++split_patients_count[name];
-    last_subject = s.subject_id;
-    ++samples_out;
-    for (const auto& drug : s.drugs) ++drug_admissions[drug];
-  }
+  };
+  auto write = [&](std::size_t first, const RenderedBatch& batch) {
+    for (std::size_t k = 0; k < batch.ends.size(); ++k) {
+      const Sample& s = cohort.samples[output[first + k]];
+      if (tokenizer) {
+        max_tokens_seen = std::max(max_tokens_seen, batch.tokens[k]);
+        if (batch.tokens[k] > static_cast<std::size_t>(config.max_tokens)) {
+          ++cohort.drops[too_long];
+          continue;
+        }
+      }
+      const std::string& name = split.at(s.subject_id);
+      const std::size_t begin = k == 0 ? 0 : batch.ends[k - 1];
+      files[name]->write(std::string_view(batch.bytes).substr(begin, batch.ends[k] - begin));
+      if (links) links->write(fmt::format("{}\t{}\t{}\n", sample_id(first + k), s.subject_id, s.hadm_id));
+      ++split_samples[name];
+      if (s.subject_id != last_subject) ++split_patients_count[name];
+      last_subject = s.subject_id;
+      ++samples_out;
+      for (auto drug : s.drugs) ++drug_admissions[drug];
+    }
+  };
+  render_in_order(output.size(), tokenizer ? 1 : 2, render, write);
 
   lap("write_samples");
   std::string vocabulary = "drug\tadmissions\tprescription_rows\tatc\tatc_name\n";
-  for (const auto& [drug, info] : cohort.drugs) {
-    auto admissions = drug_admissions.count(drug) ? drug_admissions.at(drug) : 0;
-    vocabulary += fmt::format("{}\t{}\t{}\t{}\t{}\n", drug, admissions, info.rows, info.atc, atc.name(info.atc));
+  std::size_t drugs_in_samples = 0;
+  for (std::size_t id = 0; id < cohort.drug_names.size(); ++id) {
+    const DrugInfo& info = cohort.drugs[id];
+    drugs_in_samples += drug_admissions[id] > 0;
+    vocabulary += fmt::format("{}\t{}\t{}\t{}\t{}\n", cohort.drug_names[id], drug_admissions[id], info.rows, info.atc,
+                              atc.name(info.atc));
   }
 
   nlohmann::ordered_json report;
@@ -154,7 +258,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
                           {"skip_examples", count.skip_examples}};
   report["tables"] = table_counts;
   for (auto& [key, value] : cohort.stats.items()) report[key] = value;
-  report["drug_vocabulary_size"] = drug_admissions.size();
+  report["drug_vocabulary_size"] = drugs_in_samples;
   if (tokenizer) report["max_tokens_seen"] = max_tokens_seen;
   report["config"] = {{"seed", config.seed},
                       {"ratios", {config.train, config.validation, config.test}},
