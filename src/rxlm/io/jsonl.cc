@@ -4,7 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 
 #include "rxlm/core/error.h"
 
@@ -59,20 +64,43 @@ void AtomicFile::commit() {
   if (ec) fail("{}: could not rename into place ({})", path_.string(), ec.message());
 }
 
+namespace {
+
+// Index of the first byte at or after `from` that JSON cannot take as it is (a control character,
+// '"' or '\\') or that starts a multi-byte UTF-8 sequence (>= 0x80); text.size() when there is none.
+std::size_t next_special(std::string_view text, std::size_t from) {
+  std::size_t i = from;
+#ifdef __AVX2__
+  const __m256i space = _mm256_set1_epi8(0x20), quote = _mm256_set1_epi8('"'), backslash = _mm256_set1_epi8('\\');
+  for (; i + 32 <= text.size(); i += 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(text.data() + i));
+    // Signed compare: bytes >= 0x80 are negative, so "< 0x20" also catches them.
+    const __m256i special = _mm256_or_si256(_mm256_cmpgt_epi8(space, v),
+                                            _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash)));
+    if (const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(special))) return i + __builtin_ctz(mask);
+  }
+#endif
+  for (; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return i;
+  }
+  return text.size();
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const std::size_t start = out.size();
   out.push_back('"');
-  for (unsigned char c : text) {
-    if (c >= 0x80) {  // rare in MIMIC text: let nlohmann validate and escape the whole string
-      out.pop_back();
+  std::size_t run = 0;  // start of the current run of bytes that need no escaping
+  for (std::size_t i = next_special(text, 0); i < text.size(); i = next_special(text, i + 1)) {
+    const char c = text[i];
+    if (static_cast<unsigned char>(c) >= 0x80) {  // rare in MIMIC text: let nlohmann validate and escape it all
+      out.resize(start);
       out += nlohmann::json(std::string(text)).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
       return;
     }
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t run = 0;  // start of the current run of bytes that need no escaping
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
     out.append(text.data() + run, i - run);
     run = i + 1;
     switch (c) {

@@ -1,0 +1,60 @@
+// append_json_string writes exactly what nlohmann::json::dump() writes for the same string (the
+// reference), for escapes at every position of a 32-byte block, UTF-8, and invalid UTF-8.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "rxlm/io/jsonl.h"
+
+namespace {
+
+std::string reference(const std::string& text) {
+  return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+}
+
+std::string ours(const std::string& text) {
+  std::string out = "prefix:";  // appends, keeping what was there
+  rxlm::append_json_string(out, text);
+  return out.substr(7);
+}
+
+}  // namespace
+
+TEST(JsonString, SameAsNlohmannForEverySpecialAtEveryPosition) {
+  const std::string specials = std::string("\"\\\b\f\n\r\t\x01\x1f", 9) + std::string(1, '\0');
+  for (std::size_t length : {0, 1, 31, 32, 33, 64, 70}) {
+    for (std::size_t at = 0; at < length; ++at) {
+      for (char c : specials) {
+        std::string text(length, 'a');
+        text[at] = c;
+        ASSERT_EQ(ours(text), reference(text)) << "length " << length << " at " << at << " byte " << int(c);
+      }
+    }
+  }
+}
+
+TEST(JsonString, SameAsNlohmannForRandomAsciiAndUtf8) {
+  std::mt19937 rng(7);
+  const std::string utf8[] = {"\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x92\x8A"};  // é € 💊
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    const int parts = static_cast<int>(rng() % 80);
+    for (int i = 0; i < parts; ++i) {
+      unsigned pick = rng() % 100;
+      if (pick < 3 && round % 2) text += utf8[rng() % 3];
+      else if (pick < 10) text += static_cast<char>(rng() % 0x20);
+      else if (pick < 14) text += (pick % 2) ? '"' : '\\';
+      else text += static_cast<char>(0x20 + rng() % 0x5f);
+    }
+    ASSERT_EQ(ours(text), reference(text)) << "round " << round;
+  }
+}
+
+TEST(JsonString, InvalidUtf8ThrowsLikeNlohmann) {
+  const std::string text = std::string(40, 'a') + "\n\xC3(" + std::string(10, 'b');
+  EXPECT_THROW(reference(text), nlohmann::json::exception);
+  EXPECT_THROW(ours(text), nlohmann::json::exception);
+}
