@@ -6,6 +6,15 @@ Settings (rxlm's test uses the same): the prompt ids are llama.cpp's own tokeniz
 rendering, so the comparison isolates the forward pass and sampling; KV cache in f32 and flash
 attention off, so both engines run attention in f32; 32 greedy tokens, stop tokens ignored.
 
+Each case records two runs, because llama.cpp's result depends on how the prompt is fed:
+- greedy_ids / top_logits: the prompt in one llama_decode batch, then one token per call (what
+  llama-cpp-python's generate does); top_logits holds, per step, the 5 best (id, logit) pairs with the
+  f32 logits exactly;
+- serial_greedy_ids: the prompt fed one token per call too. Where the two differ, llama.cpp disagrees
+  with itself (ggml multiplies attention weights by V with a different kernel for batches).
+The machine's ggml build matters: llama-cpp-python compiles llama.cpp with -march=native; these were
+made on an x86-64 CPU with AVX-512 (rxlm's --numerics ggml reproduces that build).
+
     python3 tools/reference/make_smollm2_fixtures.py [--model PATH]
 """
 import argparse
@@ -52,20 +61,28 @@ def main():
         llm.reset()
         llm.eval(ids)
         batch_logits = last_logits(llm)
-        generated, margins = [], []
+        generated, margins, top = [], [], []
         for _ in range(STEPS):
             logits = last_logits(llm)
             top2 = np.sort(logits)[-2:]
             token = int(np.argmax(logits))
             generated.append(token)
             margins.append(round(float(top2[1] - top2[0]), 4))
+            best = np.argsort(-logits, kind="stable")[:5]
+            top.append([[int(i), float(np.float32(logits[i]))] for i in best])
             llm.eval([token])
         # llama.cpp against itself: the same prompt evaluated one token at a time instead of in one batch.
         llm.reset()
         for token in ids:
             llm.eval([token])
         self_gap = float(np.abs(last_logits(llm) - batch_logits).max())
+        serial = []
+        for _ in range(STEPS):
+            token = int(np.argmax(last_logits(llm)))
+            serial.append(token)
+            llm.eval([token])
         cases.append({"text": text, "prompt_ids": ids, "greedy_ids": generated, "top2_margin": margins,
+                      "top_logits": top, "serial_greedy_ids": serial,
                       "llamacpp_batch_vs_serial_max_abs": round(self_gap, 4),
                       "greedy_text": llm.detokenize(generated).decode("utf-8", "replace")})
     out = {"generator": f"llama-cpp-python {llama_cpp.__version__}", "model": pathlib.Path(args.model).name,
@@ -75,7 +92,8 @@ def main():
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {path}")
     for c in cases:
-        print(repr(c["greedy_text"][:80]), "min margin", min(c["top2_margin"]))
+        split = next((i for i, (a, b) in enumerate(zip(c["greedy_ids"], c["serial_greedy_ids"])) if a != b), STEPS)
+        print(repr(c["greedy_text"][:60]), "min margin", min(c["top2_margin"]), "batch = serial prompt for", split, "tokens")
 
 
 if __name__ == "__main__":

@@ -23,11 +23,14 @@ struct GenerateArgs {
   SamplerConfig sampler;
   int threads = 0;
   bool stats = false;
+  std::string numerics = "rxlm";
 };
 
 void run_generate(const GenerateArgs& args) {
   set_num_threads(args.threads);
   Checkpoint checkpoint = load_checkpoint(args.model);
+  LlamaModel model(checkpoint);
+  model.set_numerics(args.numerics == "ggml" ? Numerics::Ggml : Numerics::Rxlm);  // refuse early
   std::unique_ptr<Tokenizer> tokenizer =
       args.tokenizer.empty() ? load_tokenizer(checkpoint) : load_tokenizer(args.tokenizer);
   if (tokenizer->vocab_size() > checkpoint.config.vocab_size)
@@ -50,7 +53,6 @@ void run_generate(const GenerateArgs& args) {
     auto ids = tokenizer->encode(args.prompt);
     prompt.insert(prompt.end(), ids.begin(), ids.end());
   }
-  LlamaModel model(checkpoint);
   GenerationOptions options;
   options.max_tokens = args.max_tokens;
   options.sampler = args.sampler;
@@ -84,6 +86,11 @@ const bool registered = register_command("generate", "Generate text from a model
   app.add_option("--seed", args->sampler.seed, "RNG seed for sampling")->capture_default_str();
   app.add_option("--threads", args->threads, "CPU threads (default: all cores)");
   app.add_flag("--stats", args->stats, "Print prefill/decode speed to stderr");
+  app.add_option("--numerics", args->numerics,
+                 "rxlm: rxlm's kernels (batched prefill, default); ggml: llama.cpp's CPU arithmetic op for op, one "
+                 "token at a time, for token-for-token comparisons with llama.cpp (GGUF Q4_1/Q8_0/F32 only, slower)")
+      ->check(CLI::IsMember({"rxlm", "ggml"}))
+      ->capture_default_str();
   app.callback([args] { run_generate(*args); });
 });
 

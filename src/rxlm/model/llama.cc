@@ -130,13 +130,20 @@ std::vector<float> LlamaModel::forward(std::span<const int32_t> tokens, KvCache&
   if (cache.length + n > cache.capacity)
     fail("forward: the sequence would reach {} tokens but the KV cache holds {} (raise the context size)",
          cache.length + n, cache.capacity);
-  reserve_scratch(n);
-
-  for (int64_t t = 0; t < n; ++t) {
+  for (int64_t t = 0; t < n; ++t)
     if (tokens[t] < 0 || tokens[t] >= embed_tokens_->rows())
       fail("forward: token id {} is outside the vocabulary (0..{})", tokens[t], embed_tokens_->rows() - 1);
-    dequantize_row(embed_tokens_->dtype, embed_tokens_->row(tokens[t]), x_.data() + t * hidden, hidden);
+  if (numerics_ == Numerics::Ggml) {
+    std::vector<float> logits;
+    for (int64_t t = 0; t < n; ++t) {
+      std::vector<float> row = forward_ggml(tokens[t], cache, n > 1, all_logits || t == n - 1);
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    return logits;
   }
+  reserve_scratch(n);
+  for (int64_t t = 0; t < n; ++t)
+    dequantize_row(embed_tokens_->dtype, embed_tokens_->row(tokens[t]), x_.data() + t * hidden, hidden);
   std::vector<int64_t> positions(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) positions[t] = cache.length + t;
 
@@ -189,6 +196,15 @@ std::vector<float> LlamaModel::forward_batch(std::span<const int32_t> tokens, st
     for (int64_t j = 0; j < i; ++j)
       if (caches[j] == caches[i]) fail("forward_batch: sequences {} and {} share one KV cache", j, i);
   }
+  if (numerics_ == Numerics::Ggml) {  // llama.cpp's arithmetic is per token: run the sequences one by one
+    std::vector<float> logits;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t token[1] = {tokens[i]};
+      std::vector<float> row = forward(token, *caches[i]);
+      logits.insert(logits.end(), row.begin(), row.end());
+    }
+    return logits;
+  }
   reserve_scratch(n);
 
   std::vector<int64_t> positions(static_cast<size_t>(n));
@@ -217,10 +233,17 @@ std::vector<float> LlamaModel::forward_batch(std::span<const int32_t> tokens, st
   return logits;
 }
 
+void LlamaModel::set_numerics(Numerics numerics) {
+  if (numerics == Numerics::Ggml) check_ggml_numerics();
+  numerics_ = numerics;
+}
+
 void LlamaModel::set_adapter(const LoraWeights* adapter) {
   adapter_ = nullptr;
   lora_.clear();
   if (!adapter) return;
+  if (numerics_ == Numerics::Ggml)
+    fail("--numerics ggml does not apply LoRA adapters; merge the adapter first (rxlm merge) or use the default numerics");
   const std::vector<std::string>& modules = lora_module_names();
   std::vector<std::array<const LoraAdapter*, 7>> slots(static_cast<size_t>(config_.num_hidden_layers));
   for (auto& s : slots) s.fill(nullptr);

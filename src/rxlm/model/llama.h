@@ -18,6 +18,12 @@ struct LoraAdapter;
 
 namespace rxlm {
 
+// How the forward pass rounds. Rxlm: rxlm's own kernels (batched prefill, exact f32 activations in
+// prefill matmuls; the default). Ggml: llama.cpp's CPU arithmetic reproduced operation for operation,
+// one token at a time (see ops/ggml_cpu.h), so greedy output can be compared with llama.cpp token for
+// token; GGUF Q4_1/Q8_0/F32 checkpoints only, no adapters, several times slower.
+enum class Numerics { Rxlm, Ggml };
+
 // Keys and values of one sequence for every layer: [layer][position < capacity][kv_dim], after RoPE.
 struct KvCache {
   int64_t capacity = 0;
@@ -64,6 +70,10 @@ class LlamaModel {
   void set_adapter(const LoraWeights* adapter);
   const LoraWeights* adapter() const { return adapter_; }
 
+  // Switches the arithmetic (see Numerics); throws when the checkpoint cannot run with it.
+  void set_numerics(Numerics numerics);
+  Numerics numerics() const { return numerics_; }
+
  private:
   void reserve_scratch(int64_t n_rows);
   // The decoder layers over the n rows of x_ (already embedded) at `positions`: `project(x, weight, layer,
@@ -77,6 +87,11 @@ class LlamaModel {
   // The same for decode rows: fed to matmul in groups that keep each row on matmul's one-row path.
   void project_rows(const float* x, int64_t n, const TensorView& w, int64_t layer, int module, float* y);
   void add_lora(const float* x, int64_t n, const LoraAdapter& a, float* y);
+  // Numerics::Ggml (llama_ggml.cc): one token at `cache.length`; returns its logits when want_logits.
+  // in_batch: the token is part of a llama_decode batch of ≥ 2 tokens, where ggml runs f32 matmuls
+  // (attention weights × V, f32 weights) with tinyBLAS instead of its one-column dot.
+  void check_ggml_numerics() const;
+  std::vector<float> forward_ggml(int32_t token, KvCache& cache, bool in_batch, bool want_logits);
 
   LlamaConfig config_;
   const TensorView* embed_tokens_;  // [vocab, hidden]
@@ -88,6 +103,7 @@ class LlamaModel {
   std::vector<float> x_, xn_, q_, k_, v_, attn_out_, gate_, up_, mlp_out_, lse_;
   std::vector<std::byte> attention_workspace_;
   // Adapter per layer and module (lora_module_names() order: q k v o gate up down), nullptr = not adapted.
+  Numerics numerics_ = Numerics::Rxlm;
   const LoraWeights* adapter_ = nullptr;
   std::vector<std::array<const LoraAdapter*, 7>> lora_;
   float lora_scale_ = 0.f;
