@@ -66,27 +66,54 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
     if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
 }
 
-template <class T, class Key, class Less>
-std::uint64_t sort_unique(std::vector<T>& items, Key key, Less less) {
-  std::sort(items.begin(), items.end(), less);
+// Sorts by `less` (a strict order whose first key is group_of). Tables usually arrive grouped by that
+// first key already (MIMIC files are ordered by patient or admission): then only the short runs of
+// equal keys are sorted, which is much cheaper than sorting everything.
+template <class T, class Group, class Less>
+void sort_grouped(std::vector<T>& items, Group group_of, Less less) {
+  auto by_group = [&](const T& a, const T& b) { return group_of(a) < group_of(b); };
+  if (!std::is_sorted(items.begin(), items.end(), by_group)) {
+    std::sort(items.begin(), items.end(), less);
+    return;
+  }
+  for (auto run = items.begin(); run != items.end();) {
+    auto end = run + 1;
+    while (end != items.end() && group_of(*end) == group_of(*run)) ++end;
+    if (end - run > 1) std::sort(run, end, less);
+    run = end;
+  }
+}
+
+// sort_grouped, then drops items whose key equals the previous item's; returns how many were dropped.
+template <class T, class Group, class Key, class Less>
+std::uint64_t sort_unique(std::vector<T>& items, Group group_of, Key key, Less less) {
+  sort_grouped(items, group_of, less);
   auto end = std::unique(items.begin(), items.end(), [&](const T& a, const T& b) { return key(a) == key(b); });
   std::uint64_t removed = static_cast<std::uint64_t>(items.end() - end);
   items.erase(end, items.end());
   return removed;
 }
 
+// Transparent hashing, so a std::string_view finds a std::string key without building a string.
+struct TextHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+
 // prescriptions is by far the largest table: read on its own thread while the others are read.
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
-  std::unordered_map<std::string, std::int32_t> product_ids;
+  std::unordered_map<std::string, std::int32_t, TextHash, std::equal_to<>> product_ids;
   std::string key;
   for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  PrescriptionRow p;
                  p.hadm_id = required_integer(r, c[0]);
                  key.assign(r.field(c[1])).append("\x1f").append(r.field(c[2])).append("\x1f").append(r.field(c[3]));
-                 auto [it, fresh] = product_ids.emplace(key, static_cast<std::int32_t>(t.products.size()));
-                 if (fresh)
+                 auto it = product_ids.find(std::string_view(key));
+                 if (it == product_ids.end()) {
+                   it = product_ids.emplace(key, static_cast<std::int32_t>(t.products.size())).first;
                    t.products.push_back({std::string(r.field(c[1])), std::string(r.field(c[2])), std::string(r.field(c[3]))});
+                 }
                  p.product = it->second;
                  ++t.products[p.product].rows;
                  t.prescriptions.push_back(p);
@@ -107,10 +134,11 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   }
   t.products = std::move(sorted);
   for (auto& p : t.prescriptions) p.product = rank[p.product];
-  std::sort(t.prescriptions.begin(), t.prescriptions.end(), [](const PrescriptionRow& a, const PrescriptionRow& b) {
-    return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
-  });
-
+  sort_grouped(
+      t.prescriptions, [](const PrescriptionRow& p) { return p.hadm_id; },
+      [](const PrescriptionRow& a, const PrescriptionRow& b) {
+        return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
+      });
 }
 
 }  // namespace
@@ -160,8 +188,9 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  p.anchor_year = static_cast<int>(required_integer(r, c[3]));
                  t.patients.push_back(std::move(p));
                });
+  auto subject = [](const auto& row) { return row.subject_id; };
   t.counts.at("patients").duplicates = sort_unique(
-      t.patients, [](const Patient& p) { return p.subject_id; },
+      t.patients, subject, subject,
       [](const Patient& a, const Patient& b) {
         return std::tie(a.subject_id, a.anchor_year, a.gender, a.anchor_age) <
                std::tie(b.subject_id, b.anchor_year, b.gender, b.anchor_age);
@@ -177,8 +206,9 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  a.admission_type = std::string(trim(r.field(c[4])));
                  t.admissions.push_back(std::move(a));
                });
+  auto admission = [](const auto& row) { return row.hadm_id; };
   t.counts.at("admissions").duplicates = sort_unique(
-      t.admissions, [](const Admission& a) { return a.hadm_id; },
+      t.admissions, admission, admission,
       [](const Admission& a, const Admission& b) {
         return std::tie(a.hadm_id, a.admit_day, a.subject_id, a.admission_type) <
                std::tie(b.hadm_id, b.admit_day, b.subject_id, b.admission_type);
@@ -210,12 +240,14 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  d.code = it->second;
                  t.diagnoses.push_back(d);
                });
-  std::sort(t.diagnoses.begin(), t.diagnoses.end(), [&](const DiagnosisRow& a, const DiagnosisRow& b) {
-    if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
-    if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
-    const auto &x = t.codes[a.code], &y = t.codes[b.code];
-    return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
-  });
+  sort_grouped(
+      t.diagnoses, admission,
+      [&](const DiagnosisRow& a, const DiagnosisRow& b) {
+        if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
+        if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
+        const auto &x = t.codes[a.code], &y = t.codes[b.code];
+        return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
+      });
 
   for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
@@ -237,7 +269,7 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  t.omr.push_back(m);
                });
   t.counts.at("omr").duplicates = sort_unique(
-      t.omr, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
+      t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
       [](const OmrMeasurement& a, const OmrMeasurement& b) {
         return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
                std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
