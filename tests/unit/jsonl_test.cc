@@ -2,7 +2,12 @@
 // reference), for escapes at every position of a 32-byte block, UTF-8, and invalid UTF-8.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -13,6 +18,13 @@ namespace {
 
 std::string reference(const std::string& text) {
   return nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::strict);
+}
+
+std::string read_all(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
 }
 
 std::string ours(const std::string& text) {
@@ -57,4 +69,37 @@ TEST(JsonString, InvalidUtf8ThrowsLikeNlohmann) {
   const std::string text = std::string(40, 'a') + "\n\xC3(" + std::string(10, 'b');
   EXPECT_THROW(reference(text), nlohmann::json::exception);
   EXPECT_THROW(ours(text), nlohmann::json::exception);
+}
+
+TEST(AtomicFile, LargeFilesHoldExactlyWhatWasWritten) {
+  // Large files go past the page cache in 8 MiB aligned blocks (O_DIRECT where the file system allows
+  // it); sizes around the block and alignment boundaries, and an empty file, must come out exact.
+  const auto dir = std::filesystem::temp_directory_path() / ("rxlm_atomic_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::mt19937 rng(3);
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4096}, std::size_t{8} << 20,
+                           (std::size_t{8} << 20) + 1, (std::size_t{17} << 20) + 12345}) {
+    std::string bytes(size, '\0');
+    for (auto& b : bytes) b = static_cast<char>(rng());
+    const auto path = dir / ("f" + std::to_string(size));
+    {
+      rxlm::AtomicFile file(path, /*large=*/true);
+      for (std::size_t at = 0; at < size;) {  // uneven pieces, like JSONL lines
+        const std::size_t piece = std::min<std::size_t>(size - at, 1 + rng() % 300000);
+        file.write(std::string_view(bytes).substr(at, piece));
+        at += piece;
+      }
+      file.commit();
+    }
+    EXPECT_EQ(read_all(path), bytes) << "size " << size;
+  }
+  {
+    rxlm::AtomicFile file(dir / "never", /*large=*/true);
+    file.write(std::string(9 << 20, 'x'));
+  }  // not committed: nothing appears, no temporary file is left
+  std::size_t left = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) ++left;
+  EXPECT_EQ(left, 6u);
+  EXPECT_FALSE(std::filesystem::exists(dir / "never"));
+  std::filesystem::remove_all(dir);
 }

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <unordered_map>
-#include <unordered_set>
 
 namespace rxlm::clinical {
 namespace {
@@ -63,6 +62,18 @@ OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a,
     choice.bmi_computed = true;
   }
   return choice;
+}
+
+// Rows (sorted by hadm_id) whose hadm_id is not in `admissions` (sorted, unique): one merge walk.
+template <class Rows>
+std::int64_t rows_without_admission(const Rows& rows, const std::vector<Admission>& admissions) {
+  std::int64_t orphans = 0;
+  auto a = admissions.begin();
+  for (const auto& row : rows) {
+    while (a != admissions.end() && a->hadm_id < row.hadm_id) ++a;
+    orphans += a == admissions.end() || a->hadm_id != row.hadm_id;
+  }
+  return orphans;
 }
 
 std::string sex_word(std::string_view gender) { return gender == "F" ? "female" : gender == "M" ? "male" : ""; }
@@ -161,16 +172,14 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
         title != t.icd_titles.end())
       cohort.code_titles[i] = &title->second;
 
-  std::unordered_set<std::int64_t> admission_ids;
-  for (const auto& a : t.admissions) admission_ids.insert(a.hadm_id);
   std::unordered_map<std::int64_t, const Patient*> patients;
   for (const auto& p : t.patients) patients[p.subject_id] = &p;
 
   std::int64_t orphan_prescriptions = 0, orphan_diagnoses = 0, duplicate_diagnoses = 0, unknown_codes = 0,
                folded_rows = 0, age_unknown = 0, sex_unknown = 0, age_90_or_older = 0;
   std::int64_t omr_found[3] = {0, 0, 0}, bmi_computed = 0;
-  for (const auto& p : t.prescriptions) orphan_prescriptions += !admission_ids.count(p.hadm_id);
-  for (const auto& d : t.diagnoses) orphan_diagnoses += !admission_ids.count(d.hadm_id);
+  orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
+  orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
   std::int64_t implausible_omr = 0;
   for (const auto& m : t.omr) implausible_omr += !plausible(m, config);
 

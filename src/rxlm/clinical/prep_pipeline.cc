@@ -138,8 +138,10 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   std::unordered_map<std::int64_t, std::size_t> position;
   for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
   std::vector<std::size_t> patient_rank(cohort.samples.size()), output(cohort.samples.size());
+  std::vector<const std::string*> split_of(cohort.samples.size());  // per sample
   for (std::size_t i = 0; i < output.size(); ++i) {
     patient_rank[i] = position.at(cohort.samples[i].subject_id);
+    split_of[i] = &split.at(cohort.samples[i].subject_id);
     output[i] = i;
   }
   std::sort(output.begin(), output.end(), [&](std::size_t a, std::size_t b) {
@@ -163,7 +165,8 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   }
   std::map<std::string, std::unique_ptr<AtomicFile>> files;
   std::map<std::string, std::int64_t> split_samples, split_patients_count;
-  for (const auto& name : split_names) files[name] = std::make_unique<AtomicFile>(out_dir / (name + ".jsonl"));
+  for (const auto& name : split_names)
+    files[name] = std::make_unique<AtomicFile>(out_dir / (name + ".jsonl"), /*large=*/true);
   std::unique_ptr<AtomicFile> links;
   if (!link_file.empty()) {
     links = std::make_unique<AtomicFile>(link_file);
@@ -185,7 +188,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     for (std::size_t i = first; i < first + count; ++i) {
       const Sample& s = cohort.samples[output[i]];
       meta.assign(R"({"sample_id":")").append(sample_id(i)).append(R"(","split":")");
-      meta.append(split.at(s.subject_id)).append(R"(","atc":[)");
+      meta.append(*split_of[output[i]]).append(R"(","atc":[)");
       for (std::size_t d = 0; d < s.drugs.size(); ++d) {
         if (d) meta += ',';
         append_json_string(meta, cohort.drugs[s.drugs[d]].atc);
@@ -208,7 +211,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
           continue;
         }
       }
-      const std::string& name = split.at(s.subject_id);
+      const std::string& name = *split_of[output[first + k]];
       const std::size_t begin = k == 0 ? 0 : batch.ends[k - 1];
       files[name]->write(std::string_view(batch.bytes).substr(begin, batch.ends[k] - begin));
       if (links) links->write(fmt::format("{}\t{}\t{}\n", sample_id(first + k), s.subject_id, s.hadm_id));

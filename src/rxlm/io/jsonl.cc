@@ -1,11 +1,17 @@
-// AtomicFile: buffered stdio writes to a sibling temp file, fsync, then rename over the target.
+// AtomicFile: buffered stdio (or, for large files, O_DIRECT) writes to a sibling temp file, fsync, then
+// rename over the target.
 #include "rxlm/io/jsonl.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <thread>
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -14,24 +20,153 @@
 #include "rxlm/core/error.h"
 
 namespace rxlm {
+namespace {
 
-AtomicFile::AtomicFile(std::filesystem::path path) : path_(std::move(path)) {
+constexpr std::size_t kDirectAlign = 4096;    // O_DIRECT offsets, sizes and buffers are multiples of this
+constexpr std::size_t kDirectBlock = 8 << 20;  // bytes per write
+
+// Writes all `size` bytes; 0 or the errno of the failure.
+int write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    ssize_t done = ::write(fd, data, size);
+    if (done < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (done == 0) return EIO;
+    data += done;
+    size -= static_cast<std::size_t>(done);
+  }
+  return 0;
+}
+
+struct FreeAligned {
+  void operator()(char* p) const { std::free(p); }
+};
+using AlignedBlock = std::unique_ptr<char, FreeAligned>;
+
+AlignedBlock aligned_block() {
+  return AlignedBlock(static_cast<char*>(std::aligned_alloc(kDirectAlign, kDirectBlock)));
+}
+
+}  // namespace
+
+// Double-buffered O_DIRECT writer: the caller fills one aligned block while a background thread writes
+// the other; the unaligned tail is written in finish() after O_DIRECT is switched off.
+class DirectWriter {
+ public:
+  // nullptr when the file system refuses O_DIRECT.
+  static std::unique_ptr<DirectWriter> create(const std::filesystem::path& path) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0666);
+    if (fd < 0 && errno == EINVAL) return nullptr;
+    if (fd < 0)
+      fail("{}: cannot create ({}); check that the folder exists and is writable", path.string(), std::strerror(errno));
+    return std::unique_ptr<DirectWriter>(new DirectWriter(fd, path.string()));
+  }
+
+  ~DirectWriter() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  void write(std::string_view bytes) {
+    while (!bytes.empty()) {
+      const std::size_t take = std::min(bytes.size(), kDirectBlock - filled_);
+      std::memcpy(filling_.get() + filled_, bytes.data(), take);
+      filled_ += take;
+      bytes.remove_prefix(take);
+      if (filled_ == kDirectBlock) hand_off();
+    }
+  }
+
+  // Writes what is left, fsyncs and closes; throws naming the file when anything failed.
+  void finish() {
+    {
+      std::unique_lock lock(mutex_);
+      changed_.wait(lock, [this] { return !pending_; });
+    }
+    int error = error_;
+    const std::size_t aligned = filled_ / kDirectAlign * kDirectAlign;
+    if (!error) error = write_all(fd_, filling_.get(), aligned);
+    if (!error && aligned < filled_) {
+      const int flags = ::fcntl(fd_, F_GETFL);
+      if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) < 0) error = errno;
+      if (!error) error = write_all(fd_, filling_.get() + aligned, filled_ - aligned);
+    }
+    if (!error && ::fsync(fd_) != 0) error = errno;
+    if (::close(fd_) != 0 && !error) error = errno;
+    fd_ = -1;
+    if (error) fail("{}: could not finish writing ({}); nothing was replaced", name_, std::strerror(error));
+  }
+
+ private:
+  DirectWriter(int fd, std::string name)
+      : fd_(fd), name_(std::move(name)), filling_(aligned_block()), writing_(aligned_block()) {
+    if (!filling_ || !writing_) fail("{}: out of memory for the write buffers", name_);
+    thread_ = std::thread([this] { run(); });
+  }
+
+  void hand_off() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [this] { return !pending_; });
+    if (error_) fail("{}: write failed ({}); is the disk full?", name_, std::strerror(error_));
+    std::swap(filling_, writing_);
+    pending_ = true;
+    filled_ = 0;
+    lock.unlock();
+    changed_.notify_all();
+  }
+
+  void run() {
+    std::unique_lock lock(mutex_);
+    for (;;) {
+      changed_.wait(lock, [this] { return pending_ || stopping_; });
+      if (!pending_) return;
+      lock.unlock();
+      const int error = error_ ? 0 : write_all(fd_, writing_.get(), kDirectBlock);
+      lock.lock();
+      if (error) error_ = error;
+      pending_ = false;
+      changed_.notify_all();
+    }
+  }
+
+  int fd_;
+  std::string name_;
+  AlignedBlock filling_, writing_;
+  std::size_t filled_ = 0;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool pending_ = false, stopping_ = false;  // pending_: writing_ holds a block for the thread
+  int error_ = 0;                             // errno of a failed block write
+  std::thread thread_;
+};
+
+AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move(path)) {
   temp_ = path_;
   temp_ += ".tmp-" + std::to_string(::getpid());
+  if (large && (direct_ = DirectWriter::create(temp_))) return;
   file_ = std::fopen(temp_.c_str(), "wb");
   if (!file_) fail("{}: cannot create ({}); check that the folder exists and is writable", temp_.string(), std::strerror(errno));
   std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
 }
 
 AtomicFile::~AtomicFile() {
-  if (file_) {
-    std::fclose(file_);
+  if (file_ || direct_) {
+    if (file_) std::fclose(file_);
+    direct_.reset();
     std::error_code ignored;
     std::filesystem::remove(temp_, ignored);
   }
 }
 
 void AtomicFile::write(std::string_view bytes) {
+  if (direct_) return direct_->write(bytes);
   if (!file_) fail("{}: write after commit", path_.string());
   if (std::fwrite(bytes.data(), 1, bytes.size(), file_) != bytes.size())
     fail("{}: write failed ({}); is the disk full?", temp_.string(), std::strerror(errno));
@@ -50,14 +185,26 @@ void AtomicFile::write_json_line(const nlohmann::ordered_json& value) {
 }
 
 void AtomicFile::commit() {
-  if (!file_) return;
-  bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
-  ok = std::fclose(file_) == 0 && ok;
-  file_ = nullptr;
-  if (!ok) {
-    std::error_code ignored;
-    std::filesystem::remove(temp_, ignored);
-    fail("{}: could not finish writing ({}); nothing was replaced", temp_.string(), std::strerror(errno));
+  if (direct_) {
+    try {
+      direct_->finish();
+    } catch (const Error&) {
+      direct_.reset();
+      std::error_code ignored;
+      std::filesystem::remove(temp_, ignored);
+      throw;
+    }
+    direct_.reset();
+  } else {
+    if (!file_) return;
+    bool ok = std::fflush(file_) == 0 && ::fsync(::fileno(file_)) == 0;
+    ok = std::fclose(file_) == 0 && ok;
+    file_ = nullptr;
+    if (!ok) {
+      std::error_code ignored;
+      std::filesystem::remove(temp_, ignored);
+      fail("{}: could not finish writing ({}); nothing was replaced", temp_.string(), std::strerror(errno));
+    }
   }
   std::error_code ec;
   std::filesystem::rename(temp_, path_, ec);

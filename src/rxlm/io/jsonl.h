@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -10,11 +11,17 @@
 
 namespace rxlm {
 
+class DirectWriter;  // jsonl.cc
+
 // Writes to "<path>.tmp-<pid>" and renames onto `path` in commit(); if commit() is never reached the
 // temporary file is removed and whatever was at `path` before is left untouched.
 class AtomicFile {
  public:
-  explicit AtomicFile(std::filesystem::path path);
+  // `large`: the file will hold hundreds of MB. It is then written with O_DIRECT from aligned blocks on
+  // a background thread, past the page cache (filling fresh page-cache pages and flushing them in
+  // fsync costs more than the disk write itself); where the file system refuses O_DIRECT (tmpfs), it
+  // is written like any other.
+  explicit AtomicFile(std::filesystem::path path, bool large = false);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
   AtomicFile& operator=(const AtomicFile&) = delete;
@@ -28,7 +35,8 @@ class AtomicFile {
 
  private:
   std::filesystem::path path_, temp_;
-  std::FILE* file_ = nullptr;
+  std::FILE* file_ = nullptr;             // buffered mode
+  std::unique_ptr<DirectWriter> direct_;  // O_DIRECT mode
 };
 
 // Appends `text` as a JSON string literal, byte-identical to nlohmann::json::dump() (UTF-8 passed
