@@ -240,6 +240,35 @@ TEST(Csv, CorruptGzipIsAnError) {
   fs::remove(gz);
 }
 
+TEST(Csv, FilesParseLikeAStreamAcrossChunkBoundaries) {
+  // Files are parsed where the inflater put them (4 MiB chunks). Across the boundaries at 4, 8 and
+  // 12 MiB lie a short record, one longer than the 64 KiB carry-over room, and a quoted one with a
+  // newline inside: all must come out as from a stream.
+  std::string text = "id,text,n\n";
+  int id = 0;
+  auto row = [&](const std::string& field) { text += std::to_string(id++) + "," + field + ",7\n"; };
+  const std::string cut[] = {"short", std::string(100000, 'L'), "\"quoted, \"\"across\"\"\nlines\""};
+  for (int b = 1; b <= 3; ++b) {
+    const std::size_t boundary = std::size_t(b) << 22;
+    while (text.size() < boundary - 100) row("row" + std::to_string(id));
+    row(std::string(boundary - 5 - text.size() - (std::to_string(id).size() + 4), 'p'));  // ends 5 bytes short
+    ASSERT_EQ(text.size(), boundary - 5);
+    row(cut[b - 1]);
+  }
+  row("last");
+  fs::path plain = temp_file("chunks.csv"), gz = temp_file("chunks.csv.gz");
+  std::ofstream(plain, std::ios::binary) << text;
+  write_gzip(gz, text);
+  CsvReader stream = from_text(text, {}, 1 << 20);
+  const auto expected = all_rows(stream);
+  ASSERT_EQ(expected.size(), static_cast<std::size_t>(id));
+  CsvReader from_plain = CsvReader::open(plain), from_gz = CsvReader::open(gz);
+  EXPECT_EQ(all_rows(from_plain), expected);
+  EXPECT_EQ(all_rows(from_gz), expected);
+  fs::remove(plain);
+  fs::remove(gz);
+}
+
 TEST(Csv, MissingFileIsAClearError) {
   try {
     CsvReader::open("/nonexistent/patients.csv.gz");

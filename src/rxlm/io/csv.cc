@@ -52,7 +52,14 @@ Block classify(const char* bytes, std::size_t left, char delimiter) {
 }  // namespace
 
 CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
-    : name_(std::move(name)), read_(std::move(read)), options_(options), buffer_(kBuffer + kPadding) {
+    : CsvReader(std::move(name), std::move(read), nullptr, options) {}
+
+CsvReader::CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> file, CsvOptions options)
+    : name_(std::move(name)), read_(std::move(read)), file_(std::move(file)), options_(options) {
+  if (!file_) {
+    buffer_.assign(kBuffer + kPadding, 0);
+    window_ = buffer_.data();
+  }
   for (char c : {options_.delimiter, '\n', '\r', '"'}) special_[static_cast<unsigned char>(c)] = true;
   // The header is parsed strictly even when data rows may be skipped: without it nothing can be found.
   Parse got = parse_record();
@@ -62,10 +69,11 @@ CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
   if (header_[0].starts_with("\xEF\xBB\xBF")) header_[0].erase(0, 3);  // UTF-8 BOM
 }
 
+CsvReader::~CsvReader() = default;
+CsvReader::CsvReader(CsvReader&&) noexcept = default;
+
 CsvReader CsvReader::open(const std::filesystem::path& path, CsvOptions options) {
-  auto file = std::make_shared<GzipFile>(path);
-  return CsvReader(path.string(), [file](char* buffer, std::size_t capacity) { return file->read(buffer, capacity); },
-                   options);
+  return CsvReader(path.string(), nullptr, std::make_shared<GzipFile>(path), options);
 }
 
 std::optional<std::size_t> CsvReader::find_column(std::string_view name) const {
@@ -89,20 +97,46 @@ std::string_view CsvReader::field(std::size_t index) const {
 bool CsvReader::refill() {
   if (eof_) return false;
   pos_ = 0;
-  end_ = read_(buffer_.data(), kBuffer);
+  if (file_) {
+    const GzipFile::View chunk = file_->next_chunk();
+    window_ = chunk.data;
+    end_ = chunk.size;
+  } else {
+    end_ = read_(window_, kBuffer);
+  }
   if (end_ == 0) eof_ = true;
   return end_ > 0;
 }
 
-// Moves the unread bytes to the front and reads more after them; false when nothing more came.
+// Puts the unread bytes in front of more data (the next chunk's headroom, or the front of buffer_);
+// false when nothing more came or the unread bytes do not fit (the state machine copes then).
 bool CsvReader::compact_and_refill() {
   if (eof_) return false;
-  std::size_t keep = end_ - pos_;
+  const std::size_t keep = end_ - pos_;
+  if (file_) {
+    if (keep > GzipFile::kHeadroom) return false;
+    carry_.assign(window_ + pos_, keep);  // the chunk it is in goes back to the inflater next
+    const GzipFile::View chunk = file_->next_chunk();
+    if (chunk.size == 0) {  // end of data: keep the unread bytes where the state machine can find them
+      eof_ = true;
+      buffer_.assign(keep + kPadding, 0);
+      std::memcpy(buffer_.data(), carry_.data(), keep);
+      window_ = buffer_.data();
+      pos_ = 0;
+      end_ = keep;
+      return false;
+    }
+    window_ = chunk.data - keep;
+    std::memcpy(window_, carry_.data(), keep);
+    pos_ = 0;
+    end_ = keep + chunk.size;
+    return true;
+  }
   if (keep == kBuffer) return false;  // a record longer than the buffer: the state machine copes
-  std::memmove(buffer_.data(), buffer_.data() + pos_, keep);
+  std::memmove(window_, window_ + pos_, keep);
   pos_ = 0;
   end_ = keep;
-  std::size_t got = read_(buffer_.data() + keep, kBuffer - keep);
+  std::size_t got = read_(window_ + keep, kBuffer - keep);
   if (got == 0) eof_ = true;
   end_ += got;
   return got > 0;
@@ -112,7 +146,7 @@ void CsvReader::malformed(std::string why) { malformed_why_ = std::move(why); }
 
 void CsvReader::skip_rest_of_line() {
   while (pos_ < end_ || refill()) {
-    char c = buffer_[pos_++];
+    char c = window_[pos_++];
     if (c == '\n') {
       ++line_;
       return;
@@ -124,7 +158,7 @@ void CsvReader::skip_rest_of_line() {
 CsvReader::Parse CsvReader::end_line(char c) {
   if (c == '\r') {
     if (pos_ == end_) refill();
-    if (pos_ < end_ && buffer_[pos_] == '\n') ++pos_;
+    if (pos_ < end_ && window_[pos_] == '\n') ++pos_;
   }
   ++line_;
   field_ends_.push_back(record_.size());
@@ -142,7 +176,7 @@ bool CsvReader::parse_plain_record() {
   field_ends_.clear();
   std::size_t scanned = pos_;  // bytes before this are plain, their delimiters recorded
   for (;;) {
-    const char* base = buffer_.data();
+    const char* base = window_;
     while (scanned < end_) {
       const Block block = classify(base + scanned, end_ - scanned, options_.delimiter);
       const std::uint32_t before = block.newline ? (block.newline & (0u - block.newline)) - 1 : ~0u;
@@ -176,7 +210,7 @@ CsvReader::Parse CsvReader::parse_quoted_record() {
   const char delimiter = options_.delimiter;
   for (;;) {
     if (pos_ == end_ && !refill()) break;
-    char c = buffer_[pos_++];
+    char c = window_[pos_++];
     any = true;
     switch (state) {
       case FieldStart:
@@ -200,8 +234,8 @@ CsvReader::Parse CsvReader::parse_quoted_record() {
         } else {
           // Copy the run of plain bytes in one go: most fields have no quotes or delimiters.
           std::size_t start = pos_ - 1, stop = pos_;
-          while (stop < end_ && !special_[static_cast<unsigned char>(buffer_[stop])]) ++stop;
-          record_.append(buffer_.data() + start, stop - start);
+          while (stop < end_ && !special_[static_cast<unsigned char>(window_[stop])]) ++stop;
+          record_.append(window_ + start, stop - start);
           pos_ = stop;
         }
         break;
@@ -212,8 +246,8 @@ CsvReader::Parse CsvReader::parse_quoted_record() {
           if (c == '\n') ++line_;
           // Copy up to the next quote or newline in one go.
           std::size_t start = pos_ - 1, stop = pos_;
-          while (stop < end_ && buffer_[stop] != '"' && buffer_[stop] != '\n') ++stop;
-          record_.append(buffer_.data() + start, stop - start);
+          while (stop < end_ && window_[stop] != '"' && window_[stop] != '\n') ++stop;
+          record_.append(window_ + start, stop - start);
           pos_ = stop;
         }
         break;

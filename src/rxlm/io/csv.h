@@ -7,12 +7,15 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace rxlm {
+
+class GzipFile;
 
 struct CsvOptions {
   // false: a malformed record throws "file:line: ..."; true: it is skipped and counted in skipped().
@@ -27,6 +30,8 @@ class CsvReader {
 
   // `name` is what errors call the source (a path, or "postgres table mimiciv_hosp.x").
   CsvReader(std::string name, ReadFn read, CsvOptions options = {});
+  ~CsvReader();
+  CsvReader(CsvReader&&) noexcept;
   // Opens a .csv or .csv.gz file (gzip detected from the bytes, not the name).
   static CsvReader open(const std::filesystem::path& path, CsvOptions options = {});
 
@@ -55,6 +60,7 @@ class CsvReader {
   [[noreturn]] void fail_field(std::size_t index, std::string_view why) const;
 
  private:
+  CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> file, CsvOptions options);
   enum class Parse { Record, End, Malformed };
   Parse parse_record();
   // The common case without copying: a record with no quote and no CR that lies whole in the buffer
@@ -68,11 +74,14 @@ class CsvReader {
   void malformed(std::string why);
 
   std::string name_;
-  ReadFn read_;
+  ReadFn read_;                     // copying source: fills buffer_
+  std::shared_ptr<GzipFile> file_;  // or a file whose inflated chunks are parsed where they lie
   CsvOptions options_;
   std::vector<char> buffer_;  // kBuffer bytes of data plus zeroed padding for 32-byte loads
+  char* window_ = nullptr;    // the bytes being parsed: buffer_, or a chunk of file_ (and its headroom)
+  std::string carry_;         // the unread end of a chunk, on its way to the next chunk's headroom
   bool special_[256] = {};  // bytes that end a run of plain field bytes
-  std::size_t pos_ = 0, end_ = 0;
+  std::size_t pos_ = 0, end_ = 0;  // in window_
   bool eof_ = false;
   std::vector<std::string> header_;
   std::string record_;                // the current record's bytes when the state machine parsed it

@@ -258,10 +258,13 @@ void GzipFile::inflate_ahead() {
         spare_.pop_back();
       }
     }
-    if (!chunk.data) chunk.data = std::make_unique_for_overwrite<char[]>(kChunk);
+    if (!chunk.memory) {
+      chunk.memory = std::make_unique_for_overwrite<char[]>(kHeadroom + kChunk + kPadding);
+      std::memset(chunk.data() + kChunk, 0, kPadding);
+    }
     std::string error;
     try {
-      chunk.size = inflater_->fill(chunk.data.get(), kChunk);
+      chunk.size = inflater_->fill(chunk.data(), kChunk);
     } catch (const Error& e) {
       error = e.what();
     }
@@ -282,23 +285,27 @@ void GzipFile::inflate_ahead() {
   }
 }
 
-std::size_t GzipFile::read(char* buffer, std::size_t capacity) {
-  if (current_pos_ == current_.size) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
-    if (ready_.empty()) {
-      if (!error_.empty()) throw Error(error_);
-      return 0;
-    }
-    if (current_.data) spare_.push_back(std::move(current_));
-    current_ = std::move(ready_.front());
-    ready_.pop_front();
-    current_pos_ = 0;
-    lock.unlock();
-    changed_.notify_all();
+GzipFile::View GzipFile::next_chunk() {
+  std::unique_lock lock(mutex_);
+  if (current_.memory) spare_.push_back(std::move(current_));
+  current_ = Chunk{};
+  current_pos_ = 0;
+  changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
+  if (ready_.empty()) {
+    if (!error_.empty()) throw Error(error_);
+    return {};
   }
+  current_ = std::move(ready_.front());
+  ready_.pop_front();
+  lock.unlock();
+  changed_.notify_all();
+  return {current_.data(), current_.size};
+}
+
+std::size_t GzipFile::read(char* buffer, std::size_t capacity) {
+  if (current_pos_ == current_.size && next_chunk().size == 0) return 0;
   std::size_t take = std::min(capacity, current_.size - current_pos_);
-  std::memcpy(buffer, current_.data.get() + current_pos_, take);
+  std::memcpy(buffer, current_.data() + current_pos_, take);
   current_pos_ += take;
   return take;
 }

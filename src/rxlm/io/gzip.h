@@ -26,24 +26,36 @@ class GzipFile {
   GzipFile(const GzipFile&) = delete;
   GzipFile& operator=(const GzipFile&) = delete;
 
-  // Up to `capacity` bytes into `buffer`; 0 only at the true end of the data.
+  // Bytes writable before each chunk (a reader may put the unread end of the previous chunk there, so
+  // that a record cut by the chunk boundary lies in one piece) and readable after it (for wide loads).
+  static constexpr std::size_t kHeadroom = 64 << 10, kPadding = 64;
+
+  // The next inflated chunk, without copying: valid until the next call; size 0 only at the true end of
+  // the data. kHeadroom bytes before `data` may be written; kPadding bytes after the chunk may be read.
+  struct View {
+    char* data = nullptr;
+    std::size_t size = 0;
+  };
+  View next_chunk();
+  // Copying reads: up to `capacity` bytes into `buffer`; 0 only at the true end of the data.
   std::size_t read(char* buffer, std::size_t capacity);
   const std::string& name() const { return name_; }
 
  private:
+  struct Chunk {
+    std::unique_ptr<char[]> memory;  // kHeadroom + capacity + kPadding
+    std::size_t size = 0;
+    char* data() const { return memory.get() + kHeadroom; }
+  };
   void inflate_ahead();  // the background thread
 
   std::string name_;
   std::unique_ptr<Inflater> inflater_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  struct Chunk {
-    std::unique_ptr<char[]> data;
-    std::size_t size = 0;
-  };
   std::deque<Chunk> ready_;  // inflated chunks not yet handed out (bounded)
   std::vector<Chunk> spare_;  // consumed chunks, reused so no fresh pages are faulted in per chunk
-  Chunk current_;
+  Chunk current_;             // handed out by next_chunk() / being read by read()
   std::size_t current_pos_ = 0;
   bool finished_ = false, stopping_ = false;
   std::string error_;  // set by the thread; thrown by read() once the chunks before it are consumed
