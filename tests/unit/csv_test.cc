@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <charconv>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -275,5 +276,28 @@ TEST(Csv, MissingFileIsAClearError) {
     FAIL() << "no error";
   } catch (const rxlm::Error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent/patients.csv.gz: no such file"), std::string::npos);
+  }
+}
+
+TEST(Csv, IntegersAgreeWithFromChars) {
+  // Plain digit runs take a shortcut (eight at once for MIMIC's ids); every other spelling must be
+  // judged exactly as std::from_chars judges it.
+  const std::vector<std::string> texts = {
+      "0",        "7",         "42",         "30000001", "99999999", "00000000", "12345678", "1234567",
+      "123456789", "-5",       "-12345678",  "+1",       "1a345678", "1234567a", "12345 78", "/2345678",
+      ":2345678", "123456789012345678", "9223372036854775807", "9223372036854775808", "1e5", " 1"};
+  std::string text = "v\n";
+  for (const auto& t : texts) text += t + "\n";
+  CsvReader reader = from_text(text, {}, 5);
+  for (const auto& t : texts) {
+    ASSERT_TRUE(reader.next());
+    std::int64_t expected = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), expected);
+    const bool valid = ec == std::errc() && end == t.data() + t.size();
+    if (valid) {
+      EXPECT_EQ(reader.integer(0), expected) << t;
+    } else {
+      EXPECT_THROW(reader.integer(0), rxlm::Error) << t;
+    }
   }
 }

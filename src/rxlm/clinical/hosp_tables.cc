@@ -226,7 +226,8 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  }
                });
 
-  std::unordered_map<std::string, std::int32_t> code_ids;
+  std::unordered_map<std::string, std::int32_t, TextHash, std::equal_to<>> code_ids;
+  std::string key;
   for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  DiagnosisRow d;
@@ -235,8 +236,13 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  std::string_view code = trim(r.field(c[2]));
                  if (code.empty()) r.fail_field(c[2], "is empty but required");
                  int version = static_cast<int>(required_integer(r, c[3]));
-                 auto [it, fresh] = code_ids.emplace(icd_key(version, code), static_cast<std::int32_t>(t.codes.size()));
-                 if (fresh) t.codes.push_back({version, std::string(code)});
+                 char digits[16];  // key = icd_key(version, code), built without allocating
+                 key.assign(digits, std::to_chars(digits, digits + sizeof digits, version).ptr).append("|").append(code);
+                 auto it = code_ids.find(std::string_view(key));
+                 if (it == code_ids.end()) {
+                   it = code_ids.emplace(key, static_cast<std::int32_t>(t.codes.size())).first;
+                   t.codes.push_back({version, std::string(code)});
+                 }
                  d.code = it->second;
                  t.diagnoses.push_back(d);
                });
