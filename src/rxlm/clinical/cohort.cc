@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
+#include <span>
+#include <thread>
 #include <unordered_map>
 
 namespace rxlm::clinical {
@@ -77,6 +80,122 @@ std::int64_t rows_without_admission(const Rows& rows, const std::vector<Admissio
 }
 
 std::string sex_word(std::string_view gender) { return gender == "F" ? "female" : gender == "M" ? "male" : ""; }
+
+constexpr int kReasons = 5;  // no patient, age, no diagnoses, no prescriptions, only non-therapeutic
+
+// What select_admissions reads.
+struct Context {
+  const HospTables& t;
+  const PrepConfig& config;
+  const std::vector<ProductInfo>& products;
+  const std::vector<const std::string*>& code_titles;
+  const std::unordered_map<std::int64_t, const Patient*>& patients;
+};
+
+// The samples of a run of admissions and the counts behind the report.
+struct Selection {
+  std::vector<Sample> candidates;  // in admission order
+  std::int64_t dropped[kReasons] = {};
+  std::int64_t duplicate_diagnoses = 0, unknown_codes = 0, folded_rows = 0, age_unknown = 0, sex_unknown = 0,
+               age_90_or_older = 0, bmi_computed = 0;
+  std::int64_t omr_found[3] = {0, 0, 0};
+
+  // Appends a selection of later admissions.
+  void add(Selection&& later) {
+    candidates.reserve(candidates.size() + later.candidates.size());
+    for (auto& s : later.candidates) candidates.push_back(std::move(s));
+    for (int r = 0; r < kReasons; ++r) dropped[r] += later.dropped[r];
+    duplicate_diagnoses += later.duplicate_diagnoses;
+    unknown_codes += later.unknown_codes;
+    folded_rows += later.folded_rows;
+    age_unknown += later.age_unknown;
+    sex_unknown += later.sex_unknown;
+    age_90_or_older += later.age_90_or_older;
+    bmi_computed += later.bmi_computed;
+    for (int k = 0; k < 3; ++k) omr_found[k] += later.omr_found[k];
+  }
+};
+
+// The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop reasons.
+Selection select_admissions(const Context& c, std::span<const Admission> admissions) {
+  const HospTables& t = c.t;
+  const PrepConfig& config = c.config;
+  Selection out;
+  if (admissions.empty()) return out;
+  auto by_admission = [](const auto& row, std::int64_t hadm_id) { return row.hadm_id < hadm_id; };
+  auto diagnosis = std::lower_bound(t.diagnoses.begin(), t.diagnoses.end(), admissions.front().hadm_id, by_admission);
+  auto prescription =
+      std::lower_bound(t.prescriptions.begin(), t.prescriptions.end(), admissions.front().hadm_id, by_admission);
+  for (const auto& a : admissions) {
+    while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
+    auto diagnosis_end = diagnosis;
+    while (diagnosis_end != t.diagnoses.end() && diagnosis_end->hadm_id == a.hadm_id) ++diagnosis_end;
+    while (prescription != t.prescriptions.end() && prescription->hadm_id < a.hadm_id) ++prescription;
+    auto prescription_end = prescription;
+    while (prescription_end != t.prescriptions.end() && prescription_end->hadm_id == a.hadm_id) ++prescription_end;
+
+    auto patient = c.patients.find(a.subject_id);
+    if (patient == c.patients.end()) {
+      ++out.dropped[0];
+      continue;
+    }
+    const Patient& p = *patient->second;
+    std::optional<int> age;
+    if (p.anchor_age) age = *p.anchor_age + a.admit_year - p.anchor_year;
+    if (age && (*age < config.min_age || *age > config.max_age)) {
+      ++out.dropped[1];
+      continue;
+    }
+    if (diagnosis == diagnosis_end) {
+      ++out.dropped[2];
+      continue;
+    }
+    if (prescription == prescription_end) {
+      ++out.dropped[3];
+      continue;
+    }
+    Sample s;
+    std::int64_t therapeutic = 0;
+    for (auto it = prescription; it != prescription_end; ++it) {
+      const std::int32_t drug = c.products[it->product].drug;
+      if (drug < 0) continue;
+      ++therapeutic;
+      s.drugs.push_back(drug);
+    }
+    if (s.drugs.empty()) {
+      ++out.dropped[4];
+      continue;
+    }
+    std::sort(s.drugs.begin(), s.drugs.end());
+    s.drugs.erase(std::unique(s.drugs.begin(), s.drugs.end()), s.drugs.end());
+    out.folded_rows += therapeutic - static_cast<std::int64_t>(s.drugs.size());
+
+    for (auto it = diagnosis; it != diagnosis_end; ++it) {
+      if (std::find(s.diagnoses.begin(), s.diagnoses.end(), it->code) != s.diagnoses.end()) {
+        ++out.duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
+        continue;
+      }
+      out.unknown_codes += !c.code_titles[it->code];
+      s.diagnoses.push_back(it->code);
+    }
+
+    OmrChoice omr = choose_omr(t.omr, a, config);
+    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
+                 admission_type_phrase(a.admission_type)};
+    out.age_unknown += !age;
+    out.age_90_or_older += age && *age >= 90;
+    out.sex_unknown += s.patient.sex.empty();
+    out.omr_found[0] += omr.height_cm.has_value();
+    out.omr_found[1] += omr.weight_kg.has_value();
+    out.omr_found[2] += omr.bmi.has_value();
+    out.bmi_computed += omr.bmi_computed;
+    s.subject_id = a.subject_id;
+    s.hadm_id = a.hadm_id;
+    s.admit_day = a.admit_day;
+    out.candidates.push_back(std::move(s));
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -175,94 +294,49 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
   std::unordered_map<std::int64_t, const Patient*> patients;
   for (const auto& p : t.patients) patients[p.subject_id] = &p;
 
-  std::int64_t orphan_prescriptions = 0, orphan_diagnoses = 0, duplicate_diagnoses = 0, unknown_codes = 0,
-               folded_rows = 0, age_unknown = 0, sex_unknown = 0, age_90_or_older = 0;
-  std::int64_t omr_found[3] = {0, 0, 0}, bmi_computed = 0;
-  orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
-  orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
+  // The drop reasons, in the order they are checked (the report lists them in this order).
+  const std::string reasons[kReasons] = {"1 no patients row for the subject",
+                                         fmt::format("2 age outside [{}, {}]", config.min_age, config.max_age),
+                                         "3 no diagnoses", "4 no prescriptions",
+                                         "5 only non-therapeutic prescriptions"};
+
+  // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order.
+  const Context context{t, config, products, cohort.code_titles, patients};
+  const std::span<const Admission> admissions(t.admissions);
+  const std::size_t half = admissions.size() / 2;
+  Selection first, second;
+  std::int64_t orphan_prescriptions = 0;
+  std::exception_ptr helper_error;
+  std::thread helper([&] {
+    try {
+      second = select_admissions(context, admissions.subspan(half));
+      orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
+    } catch (...) {
+      helper_error = std::current_exception();
+    }
+  });
+  struct JoinOnExit {
+    std::thread& thread;
+    ~JoinOnExit() {
+      if (thread.joinable()) thread.join();
+    }
+  } join_on_exit{helper};
+  first = select_admissions(context, admissions.first(half));
+  const std::int64_t orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
   std::int64_t implausible_omr = 0;
   for (const auto& m : t.omr) implausible_omr += !plausible(m, config);
-
+  helper.join();
+  if (helper_error) std::rethrow_exception(helper_error);
+  first.add(std::move(second));
+  const Selection& selected = first;
+  for (int r = 0; r < kReasons; ++r) cohort.drops[reasons[r]] = selected.dropped[r];
   auto drop = [&](const std::string& reason) { ++cohort.drops[reason]; };
-  // The drop reasons, in the order they are checked (the report lists them in this order).
-  const std::string no_patient = "1 no patients row for the subject";
-  const std::string bad_age = fmt::format("2 age outside [{}, {}]", config.min_age, config.max_age);
-  const std::string no_diagnoses = "3 no diagnoses";
-  const std::string no_prescriptions = "4 no prescriptions";
-  const std::string no_therapeutic = "5 only non-therapeutic prescriptions";
-  for (const auto* r : {&no_patient, &bad_age, &no_diagnoses, &no_prescriptions, &no_therapeutic}) cohort.drops[*r] = 0;
-
-  std::vector<Sample> candidates;
-  auto diagnosis = t.diagnoses.begin();
-  auto prescription = t.prescriptions.begin();
-  for (const auto& a : t.admissions) {
-    while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
-    auto diagnosis_end = diagnosis;
-    while (diagnosis_end != t.diagnoses.end() && diagnosis_end->hadm_id == a.hadm_id) ++diagnosis_end;
-    while (prescription != t.prescriptions.end() && prescription->hadm_id < a.hadm_id) ++prescription;
-    auto prescription_end = prescription;
-    while (prescription_end != t.prescriptions.end() && prescription_end->hadm_id == a.hadm_id) ++prescription_end;
-
-    auto patient = patients.find(a.subject_id);
-    if (patient == patients.end()) {
-      drop(no_patient);
-      continue;
-    }
-    const Patient& p = *patient->second;
-    std::optional<int> age;
-    if (p.anchor_age) age = *p.anchor_age + a.admit_year - p.anchor_year;
-    if (age && (*age < config.min_age || *age > config.max_age)) {
-      drop(bad_age);
-      continue;
-    }
-    if (diagnosis == diagnosis_end) {
-      drop(no_diagnoses);
-      continue;
-    }
-    if (prescription == prescription_end) {
-      drop(no_prescriptions);
-      continue;
-    }
-    Sample s;
-    std::int64_t therapeutic = 0;
-    for (auto it = prescription; it != prescription_end; ++it) {
-      const std::int32_t drug = products[it->product].drug;
-      if (drug < 0) continue;
-      ++therapeutic;
-      s.drugs.push_back(drug);
-    }
-    if (s.drugs.empty()) {
-      drop(no_therapeutic);
-      continue;
-    }
-    std::sort(s.drugs.begin(), s.drugs.end());
-    s.drugs.erase(std::unique(s.drugs.begin(), s.drugs.end()), s.drugs.end());
-    folded_rows += therapeutic - static_cast<std::int64_t>(s.drugs.size());
-
-    for (auto it = diagnosis; it != diagnosis_end; ++it) {
-      if (std::find(s.diagnoses.begin(), s.diagnoses.end(), it->code) != s.diagnoses.end()) {
-        ++duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
-        continue;
-      }
-      unknown_codes += !cohort.code_titles[it->code];
-      s.diagnoses.push_back(it->code);
-    }
-
-    OmrChoice omr = choose_omr(t.omr, a, config);
-    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
-                 admission_type_phrase(a.admission_type)};
-    age_unknown += !age;
-    age_90_or_older += age && *age >= 90;
-    sex_unknown += s.patient.sex.empty();
-    omr_found[0] += omr.height_cm.has_value();
-    omr_found[1] += omr.weight_kg.has_value();
-    omr_found[2] += omr.bmi.has_value();
-    bmi_computed += omr.bmi_computed;
-    s.subject_id = a.subject_id;
-    s.hadm_id = a.hadm_id;
-    s.admit_day = a.admit_day;
-    candidates.push_back(std::move(s));
-  }
+  std::vector<Sample> candidates = std::move(first.candidates);
+  const std::int64_t duplicate_diagnoses = selected.duplicate_diagnoses, unknown_codes = selected.unknown_codes,
+                     folded_rows = selected.folded_rows, age_unknown = selected.age_unknown,
+                     sex_unknown = selected.sex_unknown, age_90_or_older = selected.age_90_or_older,
+                     bmi_computed = selected.bmi_computed;
+  const std::int64_t* omr_found = selected.omr_found;
 
   // Drug-list length outlier: nearest-rank percentile over the admissions still in.
   std::vector<std::size_t> counts;
