@@ -68,13 +68,16 @@ OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a,
 }
 
 // Rows (sorted by hadm_id) whose hadm_id is not in `admissions` (sorted, unique): one merge walk.
+std::int64_t source_rows(const DiagnosisRow&) { return 1; }
+std::int64_t source_rows(const PrescriptionRow& p) { return p.rows; }
+
 template <class Rows>
 std::int64_t rows_without_admission(const Rows& rows, const std::vector<Admission>& admissions) {
   std::int64_t orphans = 0;
   auto a = admissions.begin();
   for (const auto& row : rows) {
     while (a != admissions.end() && a->hadm_id < row.hadm_id) ++a;
-    orphans += a == admissions.end() || a->hadm_id != row.hadm_id;
+    if (a == admissions.end() || a->hadm_id != row.hadm_id) orphans += source_rows(row);
   }
   return orphans;
 }
@@ -159,7 +162,7 @@ Selection select_admissions(const Context& c, std::span<const Admission> admissi
     for (auto it = prescription; it != prescription_end; ++it) {
       const std::int32_t drug = c.products[it->product].drug;
       if (drug < 0) continue;
-      ++therapeutic;
+      therapeutic += it->rows;
       s.drugs.push_back(drug);
     }
     if (s.drugs.empty()) {
@@ -357,7 +360,7 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
 
   const double share = therapeutic_rows ? double(via[0] + via[1] + via[2]) / therapeutic_rows : 0.0;
   stats["prescriptions"] = {
-      {"rows", t.prescriptions.size()},
+      {"rows", t.prescription_rows},
       {"rows_without_admission", orphan_prescriptions},
       {"distinct_drug_strings", t.products.size()},
       {"non_therapeutic_rows", excluded_rows},

@@ -104,19 +104,36 @@ struct TextHash {
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   std::unordered_map<std::string, std::int32_t, TextHash, std::equal_to<>> product_ids;
   std::string key;
+  // Rows of one admission usually come together: within such a run each product is kept once, counted.
+  std::int64_t run_hadm_id = 0;
+  std::uint32_t run = 0;
+  std::vector<std::uint32_t> run_of_product;  // per product: the last run it was seen in
+  std::vector<std::size_t> row_of_product;    // per product: its entry in t.prescriptions in that run
   for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 PrescriptionRow p;
-                 p.hadm_id = required_integer(r, c[0]);
+                 const std::int64_t hadm_id = required_integer(r, c[0]);
                  key.assign(r.field(c[1])).append("\x1f").append(r.field(c[2])).append("\x1f").append(r.field(c[3]));
                  auto it = product_ids.find(std::string_view(key));
                  if (it == product_ids.end()) {
                    it = product_ids.emplace(key, static_cast<std::int32_t>(t.products.size())).first;
                    t.products.push_back({std::string(r.field(c[1])), std::string(r.field(c[2])), std::string(r.field(c[3]))});
+                   run_of_product.push_back(0);
+                   row_of_product.push_back(0);
                  }
-                 p.product = it->second;
-                 ++t.products[p.product].rows;
-                 t.prescriptions.push_back(p);
+                 const std::int32_t product = it->second;
+                 ++t.products[product].rows;
+                 ++t.prescription_rows;
+                 if (hadm_id != run_hadm_id || run == 0) {
+                   run_hadm_id = hadm_id;
+                   ++run;
+                 }
+                 if (run_of_product[product] == run) {
+                   ++t.prescriptions[row_of_product[product]].rows;
+                 } else {
+                   run_of_product[product] = run;
+                   row_of_product[product] = t.prescriptions.size();
+                   t.prescriptions.push_back({hadm_id, product, 1});
+                 }
                });
   // Renumber products in sorted order so ids (and everything derived) ignore source row order.
   std::vector<std::int32_t> order(t.products.size());
