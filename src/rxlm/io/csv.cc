@@ -89,11 +89,6 @@ std::size_t CsvReader::column(std::string_view name) const {
   fail("{}: missing column '{}' (the header has: {}); is this the right table and release?", name_, name, have);
 }
 
-std::string_view CsvReader::field(std::size_t index) const {
-  std::size_t begin = index == 0 ? 0 : field_ends_[index - 1] + 1;  // + 1: past the delimiter
-  return std::string_view(fields_ + begin, field_ends_[index] - begin);
-}
-
 bool CsvReader::refill() {
   if (eof_) return false;
   pos_ = 0;
@@ -303,39 +298,19 @@ void CsvReader::fail_field(std::size_t index, std::string_view why) const {
        field(index), why);
 }
 
-namespace {
-
-// Plain unsigned decimals of up to 18 digits (ids, counts: nearly every integer field), without the
-// generality of from_chars; nullopt for anything else (sign, spaces, too long), which from_chars judges.
-std::optional<std::int64_t> plain_digits(std::string_view text) {
-  if (text.size() == 8) {  // MIMIC subject_id and hadm_id: eight digits at once
-    std::uint64_t chunk;
-    std::memcpy(&chunk, text.data(), 8);
-    const bool digits = ((chunk & 0xF0F0F0F0F0F0F0F0) |
-                         (((chunk + 0x0606060606060606) & 0xF0F0F0F0F0F0F0F0) >> 4)) == 0x3333333333333333;
-    if (!digits) return std::nullopt;
-    chunk = (chunk & 0x0F0F0F0F0F0F0F0F) * 2561 >> 8;
-    chunk = (chunk & 0x00FF00FF00FF00FF) * 6553601 >> 16;
-    chunk = (chunk & 0x0000FFFF0000FFFF) * 42949672960001 >> 32;
-    return static_cast<std::int64_t>(chunk);
-  }
-  if (text.size() > 18) return std::nullopt;
-  std::uint64_t value = 0;
-  for (char c : text) {
-    const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
-    if (digit > 9) return std::nullopt;
-    value = value * 10 + digit;
-  }
-  return static_cast<std::int64_t>(value);
-}
-
-}  // namespace
-
-std::optional<std::int64_t> CsvReader::integer(std::size_t index) const {
+std::optional<std::int64_t> CsvReader::parse_integer(std::size_t index) const {
   std::string_view text = field(index);
-  if (text.empty()) return std::nullopt;
-  if (auto value = plain_digits(text)) return value;
-  std::int64_t value = 0;
+  if (text.size() <= 18) {  // plain unsigned decimals (ids, counts) without the generality of from_chars
+    std::uint64_t value = 0;
+    bool plain = true;
+    for (char c : text) {
+      const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
+      plain = plain && digit <= 9;
+      value = value * 10 + digit;
+    }
+    if (plain) return static_cast<std::int64_t>(value);
+  }
+  std::int64_t value = 0;  // signs, spaces, overflow: as std::from_chars judges them
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc() || end != text.data() + text.size()) fail_field(index, "not a whole number");
   return value;
