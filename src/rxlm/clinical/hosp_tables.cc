@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <exception>
 #include <thread>
 #include <tuple>
@@ -94,15 +95,72 @@ std::uint64_t sort_unique(std::vector<T>& items, Group group_of, Key key, Less l
   return removed;
 }
 
-// Transparent hashing, so a std::string_view finds a std::string key without building a string.
-struct TextHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+// Ids of distinct strings (prescription products, ICD codes), looked up once per row of the big tables:
+// open addressing over a power-of-two table with a hash that takes 8 bytes a step (no division, no
+// node per entry).
+class TextIds {
+ public:
+  // The id of `text`, adding it (as the next id) when new; `fresh` says which.
+  std::int32_t get(std::string_view text, bool& fresh) {
+    if (2 * (texts_.size() + 1) > slots_.size()) grow();
+    const std::uint64_t h = hash(text);
+    for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
+      Slot& slot = slots_[i];
+      if (slot.id < 0) {
+        slot = {h, static_cast<std::int32_t>(texts_.size())};
+        texts_.emplace_back(text);
+        fresh = true;
+        return slot.id;
+      }
+      if (slot.hash == h && texts_[slot.id] == text) {
+        fresh = false;
+        return slot.id;
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t hash = 0;
+    std::int32_t id = -1;
+  };
+
+  static std::uint64_t hash(std::string_view text) {
+    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15;
+    std::uint64_t h = text.size() * kMultiplier;
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8) {
+      std::uint64_t word;
+      std::memcpy(&word, text.data() + i, 8);
+      h = (h ^ word) * kMultiplier;
+      h ^= h >> 32;
+    }
+    std::uint64_t tail = 0;
+    std::memcpy(&tail, text.data() + i, text.size() - i);
+    h = (h ^ tail) * kMultiplier;
+    return h ^ (h >> 29);
+  }
+
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
+    mask_ = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.id < 0) continue;
+      std::size_t i = slot.hash & mask_;
+      while (slots_[i].id >= 0) i = (i + 1) & mask_;
+      slots_[i] = slot;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t mask_ = 0;
+  std::vector<std::string> texts_;  // by id
 };
 
 // prescriptions is by far the largest table: read on its own thread while the others are read.
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
-  std::unordered_map<std::string, std::int32_t, TextHash, std::equal_to<>> product_ids;
+  TextIds product_ids;
   std::string key;
   // Rows of one admission usually come together: within such a run each product is kept once, counted.
   std::int64_t run_hadm_id = 0;
@@ -113,14 +171,13 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  const std::int64_t hadm_id = required_integer(r, c[0]);
                  key.assign(r.field(c[1])).append("\x1f").append(r.field(c[2])).append("\x1f").append(r.field(c[3]));
-                 auto it = product_ids.find(std::string_view(key));
-                 if (it == product_ids.end()) {
-                   it = product_ids.emplace(key, static_cast<std::int32_t>(t.products.size())).first;
+                 bool fresh = false;
+                 const std::int32_t product = product_ids.get(key, fresh);
+                 if (fresh) {
                    t.products.push_back({std::string(r.field(c[1])), std::string(r.field(c[2])), std::string(r.field(c[3]))});
                    run_of_product.push_back(0);
                    row_of_product.push_back(0);
                  }
-                 const std::int32_t product = it->second;
                  ++t.products[product].rows;
                  ++t.prescription_rows;
                  if (hadm_id != run_hadm_id || run == 0) {
@@ -243,7 +300,7 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  }
                });
 
-  std::unordered_map<std::string, std::int32_t, TextHash, std::equal_to<>> code_ids;
+  TextIds code_ids;
   std::string key;
   for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
@@ -255,12 +312,9 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  int version = static_cast<int>(required_integer(r, c[3]));
                  char digits[16];  // key = icd_key(version, code), built without allocating
                  key.assign(digits, std::to_chars(digits, digits + sizeof digits, version).ptr).append("|").append(code);
-                 auto it = code_ids.find(std::string_view(key));
-                 if (it == code_ids.end()) {
-                   it = code_ids.emplace(key, static_cast<std::int32_t>(t.codes.size())).first;
-                   t.codes.push_back({version, std::string(code)});
-                 }
-                 d.code = it->second;
+                 bool fresh = false;
+                 d.code = code_ids.get(key, fresh);
+                 if (fresh) t.codes.push_back({version, std::string(code)});
                  t.diagnoses.push_back(d);
                });
   sort_grouped(
