@@ -275,6 +275,12 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   if (dropped + samples_out != static_cast<std::int64_t>(tables.admissions.size()))
     fail("internal: {} admissions in but {} out + {} dropped", tables.admissions.size(), samples_out, dropped);
 
+  // The tables and samples (hundreds of MB at full scale) are freed on another thread while the output
+  // is flushed to disk; jthread joins when this function returns or throws.
+  std::jthread release([tables = std::move(tables), samples = std::move(cohort.samples)]() mutable {
+    [[maybe_unused]] HospTables freed_tables = std::move(tables);
+    [[maybe_unused]] std::vector<Sample> freed_samples = std::move(samples);
+  });
   for (auto& [name, file] : files) file->commit();
   if (links) links->commit();
   write_file_atomic(out_dir / "drug_vocabulary.tsv", vocabulary);
