@@ -289,7 +289,6 @@ GzipFile::View GzipFile::next_chunk() {
   std::unique_lock lock(mutex_);
   if (current_.memory) spare_.push_back(std::move(current_));
   current_ = Chunk{};
-  current_pos_ = 0;
   changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
   if (ready_.empty()) {
     if (!error_.empty()) throw Error(error_);
@@ -300,14 +299,6 @@ GzipFile::View GzipFile::next_chunk() {
   lock.unlock();
   changed_.notify_all();
   return {current_.data(), current_.size};
-}
-
-std::size_t GzipFile::read(char* buffer, std::size_t capacity) {
-  if (current_pos_ == current_.size && next_chunk().size == 0) return 0;
-  std::size_t take = std::min(capacity, current_.size - current_pos_);
-  std::memcpy(buffer, current_.data() + current_pos_, take);
-  current_pos_ += take;
-  return take;
 }
 
 }  // namespace rxlm
