@@ -67,13 +67,39 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
     if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
 }
 
-// Sorts by `less` (a strict order whose first key is group_of). Tables usually arrive grouped by that
-// first key already (MIMIC files are ordered by patient or admission): then only the short runs of
-// equal keys are sorted, which is much cheaper than sorting everything.
+// Stable LSD radix sort of `items` by the integer group_of(item), 16 bits a pass; false (items
+// untouched) when the keys span 2^32 or more, which MIMIC's ids never do.
+template <class T, class Group>
+bool radix_sort_by(std::vector<T>& items, Group group_of) {
+  if (items.size() < 2) return true;
+  auto [lowest, highest] = std::minmax_element(items.begin(), items.end(),
+                                               [&](const T& a, const T& b) { return group_of(a) < group_of(b); });
+  const std::int64_t base = group_of(*lowest);
+  const std::uint64_t range = static_cast<std::uint64_t>(group_of(*highest)) - static_cast<std::uint64_t>(base);
+  if (range >= (std::uint64_t{1} << 32)) return false;
+  std::vector<T> scratch(items.size());
+  std::vector<std::size_t> start(65536 + 1);
+  for (int shift = 0; shift < 32 && (range >> shift) != 0; shift += 16) {
+    auto digit = [&](const T& item) {
+      return (static_cast<std::uint64_t>(group_of(item)) - static_cast<std::uint64_t>(base)) >> shift & 0xFFFF;
+    };
+    std::fill(start.begin(), start.end(), 0);
+    for (const T& item : items) ++start[digit(item) + 1];
+    for (std::size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
+    for (const T& item : items) scratch[start[digit(item)]++] = item;
+    items.swap(scratch);
+  }
+  return true;
+}
+
+// Sorts by `less` (a strict order whose first key is the integer group_of). Rows are first put in
+// group order: nothing to do when they arrive sorted by group (the synthetic tables), a radix pass
+// otherwise (MIMIC's files group rows by neither admission nor patient order). Then only the short
+// runs within each group are sorted, which is much cheaper than sorting everything with `less`.
 template <class T, class Group, class Less>
 void sort_grouped(std::vector<T>& items, Group group_of, Less less) {
   auto by_group = [&](const T& a, const T& b) { return group_of(a) < group_of(b); };
-  if (!std::is_sorted(items.begin(), items.end(), by_group)) {
+  if (!std::is_sorted(items.begin(), items.end(), by_group) && !radix_sort_by(items, group_of)) {
     std::sort(items.begin(), items.end(), less);
     return;
   }
@@ -213,6 +239,16 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
       [](const PrescriptionRow& a, const PrescriptionRow& b) {
         return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
       });
+  // A pair whose rows were spread over the file is now adjacent to itself: one entry, rows summed.
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < t.prescriptions.size(); ++i) {
+    const PrescriptionRow& p = t.prescriptions[i];
+    if (kept > 0 && t.prescriptions[kept - 1].hadm_id == p.hadm_id && t.prescriptions[kept - 1].product == p.product)
+      t.prescriptions[kept - 1].rows += p.rows;
+    else
+      t.prescriptions[kept++] = p;
+  }
+  t.prescriptions.resize(kept);
 }
 
 }  // namespace

@@ -49,7 +49,7 @@ struct DrugProduct {
 struct PrescriptionRow {
   std::int64_t hadm_id = 0;
   std::int32_t product = 0;  // index into HospTables::products
-  std::int32_t rows = 0;     // source rows with this hadm_id and product (in one run of the file)
+  std::int32_t rows = 0;     // source rows with this hadm_id and product
 };
 
 enum class OmrKind { Height, Weight, Bmi };
@@ -77,8 +77,7 @@ struct HospTables {
   std::vector<DiagnosisCode> codes;
   std::vector<DiagnosisRow> diagnoses;  // sorted by (hadm_id, seq_num, code text)
   std::vector<DrugProduct> products;    // sorted by (drug_type, drug, gsn)
-  std::vector<PrescriptionRow> prescriptions;  // sorted by (hadm_id, product); a pair repeats only when its
-                                               // rows were not together in the file
+  std::vector<PrescriptionRow> prescriptions;  // sorted by (hadm_id, product), each pair once
   std::uint64_t prescription_rows = 0;         // the sum of their row counts
   std::vector<OmrMeasurement> omr;             // sorted by (subject_id, kind, day, seq_num, value)
   std::map<std::string, TableCount> counts;    // per table name
