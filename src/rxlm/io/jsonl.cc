@@ -92,7 +92,7 @@ class DirectWriter {
     }
     int error = error_;
     const std::size_t aligned = filled_ / kDirectAlign * kDirectAlign;
-    if (!error) error = write_all(fd_, filling_.get(), aligned);
+    if (!error) error = write_block(filling_.get(), aligned);
     if (!error && aligned < filled_) {
       const int flags = ::fcntl(fd_, F_GETFL);
       if (flags < 0 || ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) < 0) error = errno;
@@ -109,6 +109,18 @@ class DirectWriter {
       : fd_(fd), name_(std::move(name)), filling_(aligned_block()), writing_(aligned_block()) {
     if (!filling_ || !writing_) fail("{}: out of memory for the write buffers", name_);
     thread_ = std::thread([this] { run(); });
+  }
+
+  // write_all; but a file system that accepts O_DIRECT at open and refuses it on write (EINVAL before
+  // any byte is written) gets this block and the rest of the file through the page cache instead.
+  int write_block(const char* data, std::size_t size) {
+    const off_t before = ::lseek(fd_, 0, SEEK_CUR);
+    int error = write_all(fd_, data, size);
+    if (error == EINVAL && ::lseek(fd_, 0, SEEK_CUR) == before) {
+      const int flags = ::fcntl(fd_, F_GETFL);
+      if (flags >= 0 && ::fcntl(fd_, F_SETFL, flags & ~O_DIRECT) == 0) error = write_all(fd_, data, size);
+    }
+    return error;
   }
 
   void hand_off() {
@@ -128,7 +140,7 @@ class DirectWriter {
       changed_.wait(lock, [this] { return pending_ || stopping_; });
       if (!pending_) return;
       lock.unlock();
-      const int error = error_ ? 0 : write_all(fd_, writing_.get(), kDirectBlock);
+      const int error = error_ ? 0 : write_block(writing_.get(), kDirectBlock);
       lock.lock();
       if (error) error_ = error;
       pending_ = false;
