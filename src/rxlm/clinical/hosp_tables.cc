@@ -5,6 +5,7 @@
 #include <charconv>
 #include <cstring>
 #include <exception>
+#include <span>
 #include <thread>
 #include <tuple>
 
@@ -67,48 +68,88 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
     if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
 }
 
-// Stable LSD radix sort of `items` by the integer group_of(item), 16 bits a pass; false (items
-// untouched) when the keys span 2^32 or more, which MIMIC's ids never do.
+// Stable LSD radix sort of `items` by the integer group_of(item), 16 bits a pass, through `scratch` (as
+// long as items); false (items in some other order) when the keys span 2^32 or more, which MIMIC's
+// ids never do.
 template <class T, class Group>
-bool radix_sort_by(std::vector<T>& items, Group group_of) {
+bool radix_sort_by(std::span<T> items, std::span<T> scratch, Group group_of) {
   if (items.size() < 2) return true;
   auto [lowest, highest] = std::minmax_element(items.begin(), items.end(),
                                                [&](const T& a, const T& b) { return group_of(a) < group_of(b); });
   const std::int64_t base = group_of(*lowest);
   const std::uint64_t range = static_cast<std::uint64_t>(group_of(*highest)) - static_cast<std::uint64_t>(base);
   if (range >= (std::uint64_t{1} << 32)) return false;
-  std::vector<T> scratch(items.size());
   std::vector<std::size_t> start(65536 + 1);
+  std::span<T> from = items, to = scratch;
   for (int shift = 0; shift < 32 && (range >> shift) != 0; shift += 16) {
     auto digit = [&](const T& item) {
       return (static_cast<std::uint64_t>(group_of(item)) - static_cast<std::uint64_t>(base)) >> shift & 0xFFFF;
     };
     std::fill(start.begin(), start.end(), 0);
-    for (const T& item : items) ++start[digit(item) + 1];
+    for (const T& item : from) ++start[digit(item) + 1];
     for (std::size_t d = 1; d < start.size(); ++d) start[d] += start[d - 1];
-    for (const T& item : items) scratch[start[digit(item)]++] = item;
-    items.swap(scratch);
+    for (const T& item : from) to[start[digit(item)]++] = item;
+    std::swap(from, to);
   }
+  if (from.data() != items.data()) std::copy(from.begin(), from.end(), items.begin());
   return true;
+}
+
+// Runs `low` here and `high` on a second thread when `two_threads`, else one after the other.
+template <class Low, class High>
+void maybe_in_parallel(bool two_threads, Low&& low, High&& high) {
+  if (!two_threads) {
+    low();
+    high();
+    return;
+  }
+  std::thread helper(std::forward<High>(high));
+  low();
+  helper.join();
 }
 
 // Sorts by `less` (a strict order whose first key is the integer group_of). Rows are first put in
 // group order: nothing to do when they arrive sorted by group (the synthetic tables), a radix pass
 // otherwise (MIMIC's files group rows by neither admission nor patient order). Then only the short
 // runs within each group are sorted, which is much cheaper than sorting everything with `less`.
+// `two_threads`: both halves of the work run at once (for the last table read, when a core is free).
 template <class T, class Group, class Less>
-void sort_grouped(std::vector<T>& items, Group group_of, Less less) {
+void sort_grouped(std::vector<T>& items, Group group_of, Less less, bool two_threads = false) {
   auto by_group = [&](const T& a, const T& b) { return group_of(a) < group_of(b); };
-  if (!std::is_sorted(items.begin(), items.end(), by_group) && !radix_sort_by(items, group_of)) {
-    std::sort(items.begin(), items.end(), less);
-    return;
+  two_threads = two_threads && items.size() >= (std::size_t{1} << 16);
+  const std::size_t mid = items.size() / 2;
+  if (!std::is_sorted(items.begin(), items.end(), by_group)) {
+    std::vector<T> scratch(items.size());
+    const std::span<T> all(items), spare(scratch);
+    bool low_ok = true, high_ok = true;
+    if (two_threads) {  // each half in group order, then one merge
+      maybe_in_parallel(
+          true, [&] { low_ok = radix_sort_by(all.first(mid), spare.first(mid), group_of); },
+          [&] { high_ok = radix_sort_by(all.subspan(mid), spare.subspan(mid), group_of); });
+      if (low_ok && high_ok) {
+        std::merge(items.begin(), items.begin() + mid, items.begin() + mid, items.end(), scratch.begin(), by_group);
+        items.swap(scratch);
+      }
+    } else {
+      low_ok = radix_sort_by(all, spare, group_of);
+    }
+    if (!low_ok || !high_ok) {
+      std::sort(items.begin(), items.end(), less);
+      return;
+    }
   }
-  for (auto run = items.begin(); run != items.end();) {
-    auto end = run + 1;
-    while (end != items.end() && group_of(*end) == group_of(*run)) ++end;
-    if (end - run > 1) std::sort(run, end, less);
-    run = end;
-  }
+  auto sort_runs = [&](auto begin, auto end) {
+    for (auto run = begin; run != end;) {
+      auto run_end = run + 1;
+      while (run_end != end && group_of(*run_end) == group_of(*run)) ++run_end;
+      if (run_end - run > 1) std::sort(run, run_end, less);
+      run = run_end;
+    }
+  };
+  auto split = items.begin() + mid;  // the first group boundary at or after the middle
+  while (split != items.begin() && split != items.end() && group_of(*split) == group_of(*(split - 1))) ++split;
+  maybe_in_parallel(
+      two_threads, [&] { sort_runs(items.begin(), split); }, [&] { sort_runs(split, items.end()); });
 }
 
 // sort_grouped, then drops items whose key equals the previous item's; returns how many were dropped.
@@ -238,7 +279,8 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
       t.prescriptions, [](const PrescriptionRow& p) { return p.hadm_id; },
       [](const PrescriptionRow& a, const PrescriptionRow& b) {
         return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
-      });
+      },
+      /*two_threads=*/true);
   // A pair whose rows were spread over the file is now adjacent to itself: one entry, rows summed.
   std::size_t kept = 0;
   for (std::size_t i = 0; i < t.prescriptions.size(); ++i) {
