@@ -10,6 +10,8 @@ de-identified JSONL and the report. The anchors do the joins and filters that de
 - the diagnosis and prescription presence checks, in rxlm's order;
 - distinct (admission, drug) pairs;
 - the closest omr weight within the window.
+pandas runs twice: as straightforward pandas (the name rule on every row) and as `pandas-distinct` (the
+rule on the distinct names only, mapped back), so the ratio is shown against a tuned pandas too.
 Usage: bench/prep_compare.py --mimic DIR --rxlm build/rxlm [--repeat 5] [--threads 2] [--json out.json]
 Developer tool (needs pandas and duckdb); rxlm itself never needs Python."""
 import argparse
@@ -53,7 +55,10 @@ def run_rxlm(args):
     }
 
 
-def run_pandas(args):
+def run_pandas(args, distinct=False):
+    """distinct=False: the name rule as straightforward pandas applies it, on every row. distinct=True: the
+    rule and the name clean-up on the distinct drug names only, mapped back to the rows (what a pandas
+    user tuning this would do; rxlm also decides per distinct product)."""
     import pandas as pd
     start = time.perf_counter()
     m = args.mimic
@@ -68,14 +73,21 @@ def run_pandas(args):
     omr = pd.read_csv(table(m, "omr"), usecols=["subject_id", "chartdate", "seq_num", "result_name", "result_value"],
                       dtype={"result_value": str})
 
-    words = " " + rx["drug"].str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip() + " "
-    excluded = rx["drug_type"].eq("BASE")
+    drugs = pd.Series(rx["drug"].unique()) if distinct else rx["drug"]
+    words = " " + drugs.str.lower().str.replace(r"[^a-z0-9]+", " ", regex=True).str.strip() + " "
+    matched = pd.Series(False, index=drugs.index)
     for phrase in PHRASES:
-        excluded |= words.str.contains(" " + phrase + " ", regex=False)
+        matched |= words.str.contains(" " + phrase + " ", regex=False)
     for name in WHOLE_NAMES:
-        excluded |= words.eq(" " + name + " ")
+        matched |= words.eq(" " + name + " ")
+    excluded = rx["drug_type"].eq("BASE") | (rx["drug"].isin(drugs[matched]) if distinct else matched)
     therapeutic = rx[~excluded]
-    pairs = therapeutic.assign(name=therapeutic["drug"].str.lower().str.strip())[["hadm_id", "name"]].drop_duplicates()
+    if distinct:
+        clean = pd.Series(drugs.str.lower().str.strip().values, index=drugs.values)
+        names = therapeutic["drug"].map(clean)
+    else:
+        names = therapeutic["drug"].str.lower().str.strip()
+    pairs = therapeutic.assign(name=names)[["hadm_id", "name"]].drop_duplicates()
 
     diagnoses = diagnoses.merge(titles, on=["icd_code", "icd_version"], how="left").sort_values(["hadm_id", "seq_num"])
     a = admissions.drop_duplicates("hadm_id").merge(patients.drop_duplicates("subject_id"), on="subject_id",
@@ -184,11 +196,12 @@ def main():
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads (rxlm uses 2; pandas 1)")
     parser.add_argument("--repeat", type=int, default=5, help="rounds; tools alternate within each round")
     parser.add_argument("--work", default="/tmp/rxlm_prep_bench")
-    parser.add_argument("--skip", default="", help="comma list of anchors to skip (pandas,duckdb)")
+    parser.add_argument("--skip", default="", help="comma list of anchors to skip (pandas,pandas-distinct,duckdb)")
     parser.add_argument("--json", default="", help="also write the results here")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    tools = {"rxlm": run_rxlm, "duckdb": run_duckdb, "pandas": run_pandas}
+    tools = {"rxlm": run_rxlm, "duckdb": run_duckdb, "pandas": run_pandas,
+             "pandas-distinct": lambda a: run_pandas(a, distinct=True)}
     tools = {k: v for k, v in tools.items() if k not in args.skip.split(",")}
     times = {name: [] for name in tools}
     counts = {}
