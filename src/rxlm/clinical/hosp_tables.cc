@@ -2,12 +2,18 @@
 #include "rxlm/clinical/hosp_tables.h"
 
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <memory>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <span>
 #include <thread>
 #include <tuple>
+#include <utility>
 
 #include "rxlm/core/error.h"
 
@@ -29,7 +35,7 @@ int days_from_civil(int y, unsigned m, unsigned d) {  // H. Hinnant's algorithm,
   return era * 146097 + static_cast<int>(doe) - 719468;
 }
 
-std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
+inline std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
   auto value = reader.integer(column);
   if (!value) reader.fail_field(column, "is empty but required");
   return *value;
@@ -49,6 +55,7 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
   CsvReader reader = source.open(table, columns, CsvOptions{.skip_malformed = skip_malformed});
   std::vector<std::size_t> index;
   for (const auto& column : columns) index.push_back(reader.column(column));
+  reader.keep_fields(*std::max_element(index.begin(), index.end()) + 1);
   TableCount& count = tables.counts.at(table);
   while (reader.next()) {
     ++count.rows;
@@ -162,24 +169,27 @@ std::uint64_t sort_unique(std::vector<T>& items, Group group_of, Key key, Less l
   return removed;
 }
 
-// Ids of distinct strings (prescription products, ICD codes), looked up once per row of the big tables:
-// open addressing over a power-of-two table with a hash that takes 8 bytes a step (no division, no
-// node per entry).
+// Ids of distinct keys of up to three strings (prescription products, ICD codes), looked up once per
+// row of the big tables, straight from the fields (no key string built per row): open addressing over
+// a power-of-two table whose slots hold what a comparison needs (hash, lengths, where the text is),
+// so a lookup touches one slot and the key's text.
 class TextIds {
  public:
-  // The id of `text`, adding it (as the next id) when new; `fresh` says which.
-  std::int32_t get(std::string_view text, bool& fresh) {
-    if (2 * (texts_.size() + 1) > slots_.size()) grow();
-    const std::uint64_t h = hash(text);
+  static constexpr std::size_t kParts = 3;
+  using Key = std::array<std::string_view, kParts>;  // parts not used are empty
+
+  // The id of `key`, adding it (as the next id) when new; `fresh` says which.
+  std::int32_t get(const Key& key, bool& fresh) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    const std::uint64_t h = hash(key);
     for (std::size_t i = h & mask_;; i = (i + 1) & mask_) {
       Slot& slot = slots_[i];
       if (slot.id < 0) {
-        slot = {h, static_cast<std::int32_t>(texts_.size())};
-        texts_.emplace_back(text);
+        slot = store(h, key);
         fresh = true;
         return slot.id;
       }
-      if (slot.hash == h && texts_[slot.id] == text) {
+      if (slot.hash == h && slot.equals(key)) {
         fresh = false;
         return slot.id;
       }
@@ -189,23 +199,89 @@ class TextIds {
  private:
   struct Slot {
     std::uint64_t hash = 0;
+    const char* text = nullptr;  // the parts back to back, in texts_
+    std::uint32_t length[kParts] = {};
     std::int32_t id = -1;
+
+    bool equals(const Key& key) const {
+      const char* at = text;
+      for (std::size_t p = 0; p < kParts; ++p) {
+        if (key[p].size() != length[p] || !same_bytes(at, key[p].data(), length[p])) return false;
+        at += length[p];
+      }
+      return true;
+    }
   };
 
-  static std::uint64_t hash(std::string_view text) {
-    constexpr std::uint64_t kMultiplier = 0x9E3779B97F4A7C15;
-    std::uint64_t h = text.size() * kMultiplier;
-    std::size_t i = 0;
-    for (; i + 8 <= text.size(); i += 8) {
-      std::uint64_t word;
-      std::memcpy(&word, text.data() + i, 8);
-      h = (h ^ word) * kMultiplier;
-      h ^= h >> 32;
+  Slot store(std::uint64_t h, const Key& key) {
+    Slot slot;
+    slot.hash = h;
+    slot.id = static_cast<std::int32_t>(count_++);
+    std::string& text = *texts_.emplace_back(std::make_unique<std::string>());  // stays where it is
+    for (std::size_t p = 0; p < kParts; ++p) {
+      if (key[p].size() > UINT32_MAX) fail("a field of {} bytes is too long to be a name or code", key[p].size());
+      text.append(key[p]);
+      slot.length[p] = static_cast<std::uint32_t>(key[p].size());
     }
-    std::uint64_t tail = 0;
-    std::memcpy(&tail, text.data() + i, text.size() - i);
-    h = (h ^ tail) * kMultiplier;
-    return h ^ (h >> 29);
+    slot.text = text.data();
+    return slot;
+  }
+
+  static std::uint64_t load8(const char* p) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    return word;
+  }
+  static std::uint32_t load4(const char* p) {
+    std::uint32_t word;
+    std::memcpy(&word, p, 4);
+    return word;
+  }
+
+  // memcmp(a, b, n) == 0 for the short texts of a key, inline: words, the last one overlapping.
+  static bool same_bytes(const char* a, const char* b, std::size_t n) {
+    if (n >= 8) {
+      for (std::size_t i = 0; i + 8 < n; i += 8)
+        if (load8(a + i) != load8(b + i)) return false;
+      return load8(a + n - 8) == load8(b + n - 8);
+    }
+    if (n >= 4) return load4(a) == load4(b) && load4(a + n - 4) == load4(b + n - 4);
+    for (std::size_t i = 0; i < n; ++i)
+      if (a[i] != b[i]) return false;
+    return true;
+  }
+
+  // 64 x 64 -> 128-bit product, folded.
+  static std::uint64_t fold_multiply(std::uint64_t a, std::uint64_t b) {
+    const unsigned __int128 product = static_cast<unsigned __int128>(a) * b;
+    return static_cast<std::uint64_t>(product) ^ static_cast<std::uint64_t>(product >> 64);
+  }
+
+  // A part's length and up to 24 of its bytes (first, middle and last 8); equal keys hash equal, and
+  // the bytes left out only make a collision likelier, which the full comparison catches. The parts
+  // are hashed independently so their multiplications overlap.
+  static std::uint64_t hash_part(std::string_view text, std::uint64_t seed) {
+    const char* p = text.data();
+    const std::size_t n = text.size();
+    std::uint64_t first = 0, last = 0;
+    if (n >= 8) {
+      first = load8(p);
+      last = load8(p + n - 8) ^ (n > 16 ? std::rotl(load8(p + n / 2 - 4), 29) : 0);
+    } else if (n >= 4) {
+      first = load4(p);
+      last = load4(p + n - 4);
+    } else if (n > 0) {
+      first = static_cast<unsigned char>(p[0]) | static_cast<unsigned>(static_cast<unsigned char>(p[n / 2])) << 8 |
+              static_cast<unsigned>(static_cast<unsigned char>(p[n - 1])) << 16;
+    }
+    return fold_multiply(first ^ seed, last ^ n ^ 0xE7037ED1A0B428DB);
+  }
+
+  static std::uint64_t hash(const Key& key) {
+    const std::uint64_t h = hash_part(key[0], 0xA0761D6478BD642F) ^
+                            std::rotl(hash_part(key[1], 0x8EBC6AF09C88C6E3), 21) ^
+                            std::rotl(hash_part(key[2], 0x589965CC75374CC3), 42);
+    return fold_multiply(h, 0x1D8E4E27C47D124F);
   }
 
   void grow() {
@@ -221,45 +297,71 @@ class TextIds {
   }
 
   std::vector<Slot> slots_;
-  std::size_t mask_ = 0;
-  std::vector<std::string> texts_;  // by id
+  std::size_t mask_ = 0, count_ = 0;
+  std::vector<std::unique_ptr<std::string>> texts_;  // by id
 };
 
-// prescriptions is by far the largest table: read on its own thread while the others are read.
-void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
-  TextIds product_ids;
-  std::string key;
-  // Rows of one admission usually come together: within such a run each product is kept once, counted.
-  std::int64_t run_hadm_id = 0;
-  std::uint32_t run = 0;
-  std::vector<std::uint32_t> run_of_product;  // per product: the last run it was seen in
-  std::vector<std::size_t> row_of_product;    // per product: its entry in t.prescriptions in that run
-  for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 const std::int64_t hadm_id = required_integer(r, c[0]);
-                 key.assign(r.field(c[1])).append("\x1f").append(r.field(c[2])).append("\x1f").append(r.field(c[3]));
-                 bool fresh = false;
-                 const std::int32_t product = product_ids.get(key, fresh);
-                 if (fresh) {
-                   t.products.push_back({std::string(r.field(c[1])), std::string(r.field(c[2])), std::string(r.field(c[3]))});
-                   run_of_product.push_back(0);
-                   row_of_product.push_back(0);
-                 }
-                 ++t.products[product].rows;
-                 ++t.prescription_rows;
-                 if (hadm_id != run_hadm_id || run == 0) {
-                   run_hadm_id = hadm_id;
-                   ++run;
-                 }
-                 if (run_of_product[product] == run) {
-                   ++t.prescriptions[row_of_product[product]].rows;
-                 } else {
-                   run_of_product[product] = run;
-                   row_of_product[product] = t.prescriptions.size();
-                   t.prescriptions.push_back({hadm_id, product, 1});
-                 }
-               });
-  // Renumber products in sorted order so ids (and everything derived) ignore source row order.
+// What one stretch of the prescriptions table holds: its products (ids local to it, in order of first
+// appearance) and its (admission, product) entries with row counts. A stretch can be read on its own
+// thread; merge_prescriptions puts stretches together.
+class PrescriptionPart {
+ public:
+  void add(std::int64_t hadm_id, std::string_view drug_type, std::string_view drug, std::string_view gsn) {
+    bool fresh = false;
+    const std::int32_t product = ids_.get({drug_type, drug, gsn}, fresh);
+    if (fresh) {
+      products.push_back({std::string(drug_type), std::string(drug), std::string(gsn)});
+      run_of_product_.push_back(0);
+      entry_of_product_.push_back(0);
+    }
+    ++products[product].rows;
+    ++rows;
+    // Rows of one admission usually come together: within such a run each product is kept once, counted.
+    if (hadm_id != run_hadm_id_ || run_ == 0) {
+      run_hadm_id_ = hadm_id;
+      ++run_;
+      lowest_hadm_id = std::min(lowest_hadm_id, hadm_id);
+      highest_hadm_id = std::max(highest_hadm_id, hadm_id);
+    }
+    if (run_of_product_[product] == run_) {
+      ++entries[entry_of_product_[product]].rows;
+    } else {
+      run_of_product_[product] = run_;
+      entry_of_product_[product] = entries.size();
+      entries.push_back({hadm_id, product, 1});
+    }
+  }
+
+  std::vector<DrugProduct> products;        // by local id
+  std::vector<PrescriptionRow> entries;     // product: a local id
+  std::uint64_t rows = 0;
+  std::int64_t lowest_hadm_id = INT64_MAX, highest_hadm_id = INT64_MIN;  // over the entries
+
+ private:
+  TextIds ids_;
+  std::int64_t run_hadm_id_ = 0;
+  std::uint32_t run_ = 0;
+  std::vector<std::uint32_t> run_of_product_;  // per product: the last run it was seen in
+  std::vector<std::size_t> entry_of_product_;  // per product: its entry in that run
+};
+
+// The parts' products under one numbering, in sorted order (so ids, and everything derived, ignore
+// source row order), into t.products; returns per part the new id of each of its local ids.
+std::vector<std::vector<std::int32_t>> merge_products(std::span<PrescriptionPart> parts, HospTables& t) {
+  std::vector<std::vector<std::int32_t>> merged_id(parts.size());
+  TextIds ids;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    for (DrugProduct& product : parts[p].products) {
+      bool fresh = false;
+      const std::int32_t id = ids.get({product.drug_type, product.drug, product.gsn}, fresh);
+      if (fresh)
+        t.products.push_back(std::move(product));
+      else
+        t.products[id].rows += product.rows;
+      merged_id[p].push_back(id);
+    }
+    t.prescription_rows += parts[p].rows;
+  }
   std::vector<std::int32_t> order(t.products.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<std::int32_t>(i);
   std::sort(order.begin(), order.end(), [&](std::int32_t a, std::int32_t b) {
@@ -274,14 +376,109 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
     sorted.push_back(std::move(t.products[order[i]]));
   }
   t.products = std::move(sorted);
-  for (auto& p : t.prescriptions) p.product = rank[p.product];
+  for (auto& ids_of_part : merged_id)
+    for (std::int32_t& id : ids_of_part) id = rank[id];
+  return merged_id;
+}
+
+// Stable LSD radix sort of `values` by their bits [low, low + width), through `scratch` (as long), in
+// passes of at most 11 bits (2048 buckets: the scatter stays in cache).
+void radix_sort_bits(std::vector<std::uint64_t>& values, std::vector<std::uint64_t>& scratch, int low, int width) {
+  const int passes = (width + 10) / 11;
+  if (passes == 0) return;
+  const int digit_bits = (width + passes - 1) / passes;
+  const std::uint64_t digit_mask = (std::uint64_t{1} << digit_bits) - 1;
+  std::vector<std::size_t> start(static_cast<std::size_t>(passes) << digit_bits);  // every pass's counts, in one read
+  for (const std::uint64_t v : values)
+    for (int pass = 0; pass < passes; ++pass)
+      ++start[(static_cast<std::size_t>(pass) << digit_bits) + (v >> (low + pass * digit_bits) & digit_mask)];
+  for (int pass = 0; pass < passes; ++pass) {
+    std::size_t* counts = start.data() + (static_cast<std::size_t>(pass) << digit_bits);
+    std::size_t sum = 0;
+    for (std::size_t d = 0; d <= digit_mask; ++d) sum += std::exchange(counts[d], sum);
+    const int shift = low + pass * digit_bits;
+    for (const std::uint64_t v : values) scratch[counts[v >> shift & digit_mask]++] = v;
+    values.swap(scratch);
+  }
+}
+
+// Entries of all parts sorted by (hadm_id, product), each pair once with its rows summed, into
+// t.prescriptions. Each entry is packed into one integer, (admission offset, product, rows) from the
+// high bits down, so that sorting the integers sorts the pairs; false when they do not fit in 63 bits.
+bool sort_packed_entries(std::span<PrescriptionPart> parts, const std::vector<std::vector<std::int32_t>>& merged_id,
+                         HospTables& t) {
+  std::int64_t lowest = INT64_MAX, highest = INT64_MIN;
+  std::size_t entries = 0;
+  for (const PrescriptionPart& part : parts) {
+    if (part.entries.empty()) continue;
+    lowest = std::min(lowest, part.lowest_hadm_id);
+    highest = std::max(highest, part.highest_hadm_id);
+    entries += part.entries.size();
+  }
+  if (entries == 0) return true;
+  const int rows_bits = std::bit_width(t.prescription_rows);  // no entry counts more rows than all
+  const int product_bits = std::bit_width(t.products.size() - 1);
+  const int admission_bits = std::bit_width(static_cast<std::uint64_t>(highest) - static_cast<std::uint64_t>(lowest));
+  if (rows_bits + product_bits + admission_bits > 63) return false;  // 63: every shift stays below 64
+  const int product_shift = rows_bits, admission_shift = rows_bits + product_bits;
+  std::vector<std::uint64_t> values;
+  values.reserve(entries);
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    const std::int32_t* ids = merged_id[p].data();
+    for (const PrescriptionRow& e : parts[p].entries)
+      values.push_back((static_cast<std::uint64_t>(e.hadm_id) - static_cast<std::uint64_t>(lowest)) << admission_shift |
+                       static_cast<std::uint64_t>(ids[e.product]) << product_shift | static_cast<std::uint64_t>(e.rows));
+    std::vector<PrescriptionRow>().swap(parts[p].entries);
+  }
+  auto admission = [&](std::uint64_t v) { return v >> admission_shift; };
+  bool grouped = true;  // rows of one admission together, in admission order (the synthetic tables)
+  for (std::size_t i = 1; i < values.size() && grouped; ++i) grouped = admission(values[i - 1]) <= admission(values[i]);
+  if (grouped) {  // only the products within each admission to order
+    for (std::size_t run = 0; run < values.size();) {
+      std::size_t end = run + 1;
+      while (end < values.size() && admission(values[end]) == admission(values[run])) ++end;
+      std::sort(values.begin() + run, values.begin() + end);
+      run = end;
+    }
+  } else {
+    std::vector<std::uint64_t> scratch(values.size());
+    radix_sort_bits(values, scratch, rows_bits, product_bits + admission_bits);
+  }
+  // A pair whose rows were spread over the file is now adjacent to itself: one entry, rows summed.
+  const std::uint64_t rows_mask = (std::uint64_t{1} << rows_bits) - 1;
+  const std::uint64_t product_mask = (std::uint64_t{1} << product_bits) - 1;
+  t.prescriptions.clear();
+  t.prescriptions.reserve(values.size());
+  for (std::size_t i = 0; i < values.size();) {
+    const std::uint64_t key = values[i] >> rows_bits;
+    std::uint64_t rows = 0;
+    for (; i < values.size() && values[i] >> rows_bits == key; ++i) rows += values[i] & rows_mask;
+    t.prescriptions.push_back({static_cast<std::int64_t>(static_cast<std::uint64_t>(lowest) + (key >> product_bits)),
+                               static_cast<std::int32_t>(key & product_mask), static_cast<std::int32_t>(rows)});
+  }
+  return true;
+}
+
+// Products numbered in sorted order, entries sorted by (hadm_id, product) with each pair once and its
+// rows summed.
+void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
+  const std::vector<std::vector<std::int32_t>> merged_id = merge_products(parts, t);
+  if (sort_packed_entries(parts, merged_id, t)) return;
+  for (std::size_t p = 0; p < parts.size(); ++p) {  // ids too wide to pack: sort the entries themselves
+    for (PrescriptionRow& entry : parts[p].entries) entry.product = merged_id[p][entry.product];
+    if (p == 0) {
+      t.prescriptions = std::move(parts[p].entries);
+    } else {
+      t.prescriptions.insert(t.prescriptions.end(), parts[p].entries.begin(), parts[p].entries.end());
+      std::vector<PrescriptionRow>().swap(parts[p].entries);
+    }
+  }
   sort_grouped(
       t.prescriptions, [](const PrescriptionRow& p) { return p.hadm_id; },
       [](const PrescriptionRow& a, const PrescriptionRow& b) {
         return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
       },
       /*two_threads=*/true);
-  // A pair whose rows were spread over the file is now adjacent to itself: one entry, rows summed.
   std::size_t kept = 0;
   for (std::size_t i = 0; i < t.prescriptions.size(); ++i) {
     const PrescriptionRow& p = t.prescriptions[i];
@@ -293,6 +490,17 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   t.prescriptions.resize(kept);
 }
 
+// prescriptions is by far the largest table: read on its own thread while the others are read.
+void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
+  std::vector<PrescriptionPart> parts(1);
+  PrescriptionPart& part = parts.front();
+  for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 part.add(required_integer(r, c[0]), r.field(c[1]), r.field(c[2]), r.field(c[3]));
+               });
+  merge_prescriptions(parts, t);
+}
+
 }  // namespace
 
 std::string icd_key(int version, std::string_view code) { return std::to_string(version) + "|" + std::string(code); }
@@ -301,9 +509,17 @@ std::optional<std::pair<int, int>> parse_date(std::string_view text) {
   if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
   int y = 0;
   unsigned m = 0, d = 0;
-  if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
-  if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
-  if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
+  auto digit = [&](std::size_t i) { return static_cast<unsigned>(static_cast<unsigned char>(text[i])) - '0'; };
+  if (digit(0) <= 9 && digit(1) <= 9 && digit(2) <= 9 && digit(3) <= 9 && digit(5) <= 9 && digit(6) <= 9 &&
+      digit(8) <= 9 && digit(9) <= 9) {  // the usual all-digit date, without from_chars
+    y = static_cast<int>(digit(0) * 1000 + digit(1) * 100 + digit(2) * 10 + digit(3));
+    m = digit(5) * 10 + digit(6);
+    d = digit(8) * 10 + digit(9);
+  } else {  // as from_chars judges it (it takes a sign in the year)
+    if (std::from_chars(text.data(), text.data() + 4, y).ptr != text.data() + 4) return std::nullopt;
+    if (std::from_chars(text.data() + 5, text.data() + 7, m).ptr != text.data() + 7) return std::nullopt;
+    if (std::from_chars(text.data() + 8, text.data() + 10, d).ptr != text.data() + 10) return std::nullopt;
+  }
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
   if (m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap)) return std::nullopt;
@@ -379,7 +595,6 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                });
 
   TextIds code_ids;
-  std::string key;
   for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  DiagnosisRow d;
@@ -388,10 +603,10 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  std::string_view code = trim(r.field(c[2]));
                  if (code.empty()) r.fail_field(c[2], "is empty but required");
                  int version = static_cast<int>(required_integer(r, c[3]));
-                 char digits[16];  // key = icd_key(version, code), built without allocating
-                 key.assign(digits, std::to_chars(digits, digits + sizeof digits, version).ptr).append("|").append(code);
+                 char digits[16];  // the version as icd_key writes it: "09" and "9" are one code
+                 const std::string_view version_text(digits, std::to_chars(digits, digits + sizeof digits, version).ptr - digits);
                  bool fresh = false;
-                 d.code = code_ids.get(key, fresh);
+                 d.code = code_ids.get({version_text, code, {}}, fresh);
                  if (fresh) t.codes.push_back({version, std::string(code)});
                  t.diagnoses.push_back(d);
                });

@@ -2,6 +2,7 @@
 // machine for the rest, over a refillable buffer.
 #include "rxlm/io/csv.h"
 
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
@@ -18,29 +19,28 @@
 namespace rxlm {
 namespace {
 constexpr std::size_t kBuffer = 1 << 20;
-constexpr std::size_t kPadding = 64;  // readable bytes past the data, so 32-byte loads never leave the buffer
+constexpr std::size_t kPadding = 64;  // readable bytes past the data, so 64-byte loads never leave the buffer
 
-// Where the structural bytes are among the next (up to) 32: bit i stands for byte i.
-struct Block {
-  std::uint32_t newline = 0, quote_or_cr = 0, delimiter = 0;
-  std::size_t width = 0;  // bytes classified
-};
-
-Block classify(const char* bytes, std::size_t left, char delimiter) {
-  Block block;
-  block.width = std::min<std::size_t>(left, 32);
-  const std::uint32_t valid = block.width == 32 ? ~0u : (1u << block.width) - 1;
+// Where the structural bytes are among the (up to) 64 bytes at `bytes`: bit i stands for byte i; bits
+// for bytes at or past `left` are clear.
+[[gnu::always_inline]] inline CsvReader::Block classify(const char* bytes, std::size_t left, char delimiter) {
+  CsvReader::Block block;
+  const std::uint64_t valid = left >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << left) - 1;
 #ifdef __AVX2__
-  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));  // may read padding
-  auto where = [&](char c) {
-    return static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)))) & valid;
+  const __m256i low = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes));  // may read padding
+  const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(bytes + 32));
+  auto mask = [](__m256i lo, __m256i hi) {
+    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hi))) << 32) |
+           static_cast<std::uint32_t>(_mm256_movemask_epi8(lo));
   };
-  block.newline = where('\n');
-  block.quote_or_cr = where('"') | where('\r');
-  block.delimiter = where(delimiter);
+  auto equal = [&](const __m256i v, char c) { return _mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)); };
+  block.newline = mask(equal(low, '\n'), equal(high, '\n')) & valid;
+  block.quote_or_cr = mask(_mm256_or_si256(equal(low, '"'), equal(low, '\r')),
+                           _mm256_or_si256(equal(high, '"'), equal(high, '\r'))) & valid;
+  block.delimiter = mask(equal(low, delimiter), equal(high, delimiter)) & valid;
 #else
-  for (std::size_t i = 0; i < block.width; ++i) {
-    const std::uint32_t bit = 1u << i;
+  for (std::size_t i = 0; i < std::min<std::size_t>(left, 64); ++i) {
+    const std::uint64_t bit = std::uint64_t{1} << i;
     if (bytes[i] == '\n') block.newline |= bit;
     if (bytes[i] == '"' || bytes[i] == '\r') block.quote_or_cr |= bit;
     if (bytes[i] == delimiter) block.delimiter |= bit;
@@ -65,7 +65,7 @@ CsvReader::CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> fi
   Parse got = parse_record();
   if (got == Parse::End) fail("{}: empty file; expected a header line naming the columns", name_);
   if (got == Parse::Malformed) fail("{}:1: malformed header ({})", name_, malformed_why_);
-  for (std::size_t i = 0; i < field_ends_.size(); ++i) header_.emplace_back(field(i));
+  for (std::size_t i = 0; i < field_count_; ++i) header_.emplace_back(field(i));
   if (header_[0].starts_with("\xEF\xBB\xBF")) header_[0].erase(0, 3);  // UTF-8 BOM
 }
 
@@ -90,6 +90,7 @@ std::size_t CsvReader::column(std::string_view name) const {
 }
 
 bool CsvReader::refill() {
+  resume_at_ = SIZE_MAX;  // block_ describes the old bytes
   if (eof_) return false;
   pos_ = 0;
   if (file_) {
@@ -106,6 +107,7 @@ bool CsvReader::refill() {
 // Puts the unread bytes in front of more data (the next chunk's headroom, or the front of buffer_);
 // false when nothing more came or the unread bytes do not fit (the state machine copes then).
 bool CsvReader::compact_and_refill() {
+  resume_at_ = SIZE_MAX;  // block_ describes the old bytes
   if (eof_) return false;
   const std::size_t keep = end_ - pos_;
   if (file_) {
@@ -164,34 +166,67 @@ CsvReader::Parse CsvReader::parse_record() {
   if (parse_plain_record()) return Parse::Record;
   Parse got = parse_quoted_record();
   fields_ = record_.data();
+  field_count_ = field_ends_.size();
   return got;
 }
 
+// Works on local copies of the members: the field ends it stores are of the same type as most of
+// them, and the compiler would otherwise reload them after every store.
 bool CsvReader::parse_plain_record() {
-  field_ends_.clear();
-  std::size_t scanned = pos_;  // bytes before this are plain, their delimiters recorded
+  const char delimiter = options_.delimiter;
+  const std::size_t keep = keep_;
+  std::size_t begin = pos_, at = block_at_;
+  Block block = block_;
+  if (begin != resume_at_) {  // not where the last plain record ended: classify afresh
+    at = begin;
+    block = begin < end_ ? classify(window_ + begin, end_ - begin, delimiter) : Block{};
+  }
+  resume_at_ = SIZE_MAX;  // set again only when this record ends in the block
+  std::size_t count = 0;  // fields ended so far; the ends of the first `keep` are recorded
   for (;;) {
-    const char* base = window_;
-    while (scanned < end_) {
-      const Block block = classify(base + scanned, end_ - scanned, options_.delimiter);
-      const std::uint32_t before = block.newline ? (block.newline & (0u - block.newline)) - 1 : ~0u;
+    for (;;) {
+      if (std::min(count, keep) + 65 > field_ends_.size()) field_ends_.resize(2 * std::min(count, keep) + 65);
+      std::size_t* ends = field_ends_.data();
+      const std::uint64_t newline = block.newline & (0 - block.newline);  // the first one
+      const std::uint64_t before = newline ? newline - 1 : ~std::uint64_t{0};
       if (block.quote_or_cr & before) return false;
-      for (std::uint32_t d = block.delimiter & before; d; d &= d - 1)
-        field_ends_.push_back(scanned + static_cast<std::size_t>(__builtin_ctz(d)) - pos_);
-      if (block.newline) {
-        const std::size_t at = scanned + static_cast<std::size_t>(__builtin_ctz(block.newline));
-        field_ends_.push_back(at - pos_);
-        fields_ = base + pos_;
+      std::uint64_t delimiters = block.delimiter & before;
+      if (count < keep) {
+        // Eight ends at a time, whether there are that many or not (the room is there): a branch per
+        // field would be mispredicted. Ends past `keep` are written but never read.
+        const std::size_t offset = at - begin;  // wraps when the block started before the record: fine
+        std::size_t* out = ends + count;
+        for (std::uint64_t left = delimiters; left; out += 8) {
+          for (int k = 0; k < 8; ++k) {
+            out[k] = offset + static_cast<std::size_t>(std::countr_zero(left));
+            left &= left - 1;
+          }
+        }
+      }
+      count += static_cast<std::size_t>(std::popcount(delimiters));
+      if (newline) {
+        const std::size_t stop = at + static_cast<std::size_t>(__builtin_ctzll(newline));
+        if (count < keep) ends[count] = stop - begin;
+        field_count_ = count + 1;
+        fields_ = window_ + begin;
         record_line_ = line_++;
-        pos_ = at + 1;
+        pos_ = stop + 1;
+        const std::uint64_t rest = ~(before | newline);  // the bytes after this record
+        block_ = {block.newline & rest, block.quote_or_cr & rest, block.delimiter & rest};
+        block_at_ = at;
+        resume_at_ = pos_;
         return true;
       }
-      scanned += block.width;
+      if (at + 64 >= end_) break;
+      at += 64;
+      block = classify(window_ + at, end_ - at, delimiter);
     }
-    // The record runs past the buffer: move it to the front and read more after it.
-    const std::size_t have = end_ - pos_;
+    // The record runs past the data: move it to the front and read more after it.
+    const std::size_t have = end_ - begin;
     if (!compact_and_refill()) return false;
-    scanned = have;
+    begin = pos_;  // 0
+    at = have;     // the first `have` bytes are scanned: plain, their delimiters counted
+    block = have < end_ ? classify(window_ + have, end_ - have, delimiter) : Block{};
   }
 }
 
@@ -278,11 +313,11 @@ bool CsvReader::next() {
     Parse got = parse_record();
     if (got == Parse::End) return false;
     if (got == Parse::Record) {
-      if (field_ends_.size() == header_.size()) {
+      if (field_count_ == header_.size()) {
         ++records_;
         return true;
       }
-      malformed(fmt::format("{} fields where the header has {}", field_ends_.size(), header_.size()));
+      malformed(fmt::format("{} fields where the header has {}", field_count_, header_.size()));
     } else {
       skip_rest_of_line();
     }

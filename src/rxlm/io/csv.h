@@ -5,6 +5,8 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <functional>
@@ -41,9 +43,13 @@ class CsvReader {
   std::size_t column(std::string_view name) const;
   std::optional<std::size_t> find_column(std::string_view name) const;
 
+  // Only fields [0, count) are read from now on (field(), integer(), ...): plain records then stop
+  // recording where later fields end, though they are still counted and checked as before.
+  void keep_fields(std::size_t count) { keep_ = std::max<std::size_t>(count, 1); }
+
   // Advances to the next record; false at the end of the data.
   bool next();
-  std::size_t size() const { return field_ends_.size(); }
+  std::size_t size() const { return field_count_; }
   std::string_view field(std::size_t index) const {
     const std::size_t begin = index == 0 ? 0 : field_ends_[index - 1] + 1;  // + 1: past the delimiter
     return std::string_view(fields_ + begin, field_ends_[index] - begin);
@@ -78,6 +84,11 @@ class CsvReader {
   // Throws "file:line: column 'x' ('value'): why" for checks done by the caller.
   [[noreturn]] void fail_field(std::size_t index, std::string_view why) const;
 
+  // Where the structural bytes are among up to 64 bytes: bit i stands for byte i.
+  struct Block {
+    std::uint64_t newline = 0, quote_or_cr = 0, delimiter = 0;
+  };
+
  private:
   CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> file, CsvOptions options);
   enum class Parse { Record, End, Malformed };
@@ -106,7 +117,14 @@ class CsvReader {
   std::vector<std::string> header_;
   std::string record_;                // the current record's bytes when the state machine parsed it
   const char* fields_ = nullptr;      // the current record's bytes: in buffer_ or record_
-  std::vector<std::size_t> field_ends_;  // offsets from fields_
+  std::vector<std::size_t> field_ends_;  // offsets from fields_: of the first keep_ fields at least
+  std::size_t field_count_ = 0;          // fields in the current record
+  std::size_t keep_ = SIZE_MAX;          // see keep_fields()
+  // The plain scan classifies 64 bytes at a time; the rest of the block that held the end of a record
+  // is kept (the bits up to that end cleared) and used for the next record when it starts there.
+  Block block_;
+  std::size_t block_at_ = 0;           // window_ offset of block_'s bit 0
+  std::size_t resume_at_ = SIZE_MAX;   // the pos_ at which block_ is still valid; SIZE_MAX: none
   std::uint64_t line_ = 1, record_line_ = 0, records_ = 0, skipped_ = 0;
   std::string malformed_why_;
   std::vector<std::string> skip_examples_;
