@@ -13,7 +13,10 @@
 #include <span>
 #include <thread>
 #include <tuple>
+#include <optional>
 #include <utility>
+
+#include <sys/mman.h>
 
 #include "rxlm/core/error.h"
 
@@ -169,6 +172,29 @@ std::uint64_t sort_unique(std::vector<T>& items, Group group_of, Key key, Less l
   return removed;
 }
 
+// Asks for transparent huge pages over [begin, end) before it is first touched: one page fault per
+// 2 MiB instead of per 4 KiB for the big arrays. Only a hint; nothing changes where THP is off.
+void advise_huge_pages(const void* begin, const void* end) {
+  constexpr std::uintptr_t kHuge = 2 << 20;
+  const std::uintptr_t from = (reinterpret_cast<std::uintptr_t>(begin) + kHuge - 1) & ~(kHuge - 1);
+  const std::uintptr_t to = reinterpret_cast<std::uintptr_t>(end) & ~(kHuge - 1);
+  if (from < to) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
+}
+
+template <class T>
+void reserve_huge(std::vector<T>& items, std::size_t count) {
+  items.reserve(count);
+  advise_huge_pages(items.data() + items.size(), items.data() + items.capacity());
+}
+
+// An uninitialised array of `count` items on huge pages.
+template <class T>
+std::unique_ptr<T[]> huge_array(std::size_t count) {
+  auto items = std::make_unique_for_overwrite<T[]>(count);
+  advise_huge_pages(items.get(), items.get() + count);
+  return items;
+}
+
 // Ids of distinct keys of up to three strings (prescription products, ICD codes), looked up once per
 // row of the big tables, straight from the fields (no key string built per row): open addressing over
 // a power-of-two table whose slots hold what a comparison needs (hash, lengths, where the text is),
@@ -318,7 +344,9 @@ class PrescriptionPart {
     ++rows;
     // Rows of one admission usually come together: within such a run each product is kept once, counted.
     if (hadm_id != run_hadm_id_ || run_ == 0) {
-      run_hadm_id_ = hadm_id;
+      if (run_ == 0) first_hadm_id = hadm_id;
+      in_admission_order = in_admission_order && (run_ == 0 || hadm_id > run_hadm_id_);
+      run_hadm_id_ = last_hadm_id = hadm_id;
       ++run_;
       lowest_hadm_id = std::min(lowest_hadm_id, hadm_id);
       highest_hadm_id = std::max(highest_hadm_id, hadm_id);
@@ -328,6 +356,7 @@ class PrescriptionPart {
     } else {
       run_of_product_[product] = run_;
       entry_of_product_[product] = entries.size();
+      if (entries.size() == entries.capacity()) reserve_huge(entries, std::max<std::size_t>(1 << 16, 2 * entries.size()));
       entries.push_back({hadm_id, product, 1});
     }
   }
@@ -336,6 +365,8 @@ class PrescriptionPart {
   std::vector<PrescriptionRow> entries;     // product: a local id
   std::uint64_t rows = 0;
   std::int64_t lowest_hadm_id = INT64_MAX, highest_hadm_id = INT64_MIN;  // over the entries
+  std::int64_t first_hadm_id = 0, last_hadm_id = 0;                       // of the first and last entry
+  bool in_admission_order = true;  // each admission's entries together, admissions ascending
 
  private:
   TextIds ids_;
@@ -381,113 +412,243 @@ std::vector<std::vector<std::int32_t>> merge_products(std::span<PrescriptionPart
   return merged_id;
 }
 
-// Stable LSD radix sort of `values` by their bits [low, low + width), through `scratch` (as long), in
-// passes of at most 11 bits (2048 buckets: the scatter stays in cache).
-void radix_sort_bits(std::vector<std::uint64_t>& values, std::vector<std::uint64_t>& scratch, int low, int width) {
+// Stable LSD radix sort of values[0, count) by their bits [low, low + width), in passes of at most
+// 11 bits (2048 buckets: the scatter stays in cache), through `scratch`; returns the array that holds
+// the result (values or scratch). Two threads: each scatters one half of the array, after the values
+// of the first half in each bucket. While scattering, each counts the next pass's digits per half of
+// the array it writes, so no pass reads the values twice.
+std::uint64_t* radix_sort_bits(std::uint64_t* values, std::uint64_t* scratch, std::size_t count, int low, int width) {
   const int passes = (width + 10) / 11;
-  if (passes == 0) return;
+  if (passes == 0 || count < 2) return values;
   const int digit_bits = (width + passes - 1) / passes;
-  const std::uint64_t digit_mask = (std::uint64_t{1} << digit_bits) - 1;
-  std::vector<std::size_t> start(static_cast<std::size_t>(passes) << digit_bits);  // every pass's counts, in one read
-  for (const std::uint64_t v : values)
-    for (int pass = 0; pass < passes; ++pass)
-      ++start[(static_cast<std::size_t>(pass) << digit_bits) + (v >> (low + pass * digit_bits) & digit_mask)];
+  const std::size_t buckets = std::size_t{1} << digit_bits;
+  const std::uint64_t digit_mask = buckets - 1;
+  const std::size_t middle = count / 2;
+  const std::size_t begin_of[3] = {0, middle, count};
+  auto digit = [&](std::uint64_t v, int pass) { return v >> (low + pass * digit_bits) & digit_mask; };
+  // counts[h]: digits of this pass in half h; next[t][h]: of the next pass, written by thread t to half h
+  std::vector<std::size_t> counts[2] = {std::vector<std::size_t>(buckets), std::vector<std::size_t>(buckets)};
+  std::vector<std::size_t> next[2][2];
+  maybe_in_parallel(
+      true, [&] { for (std::size_t i = 0; i < middle; ++i) ++counts[0][digit(values[i], 0)]; },
+      [&] { for (std::size_t i = middle; i < count; ++i) ++counts[1][digit(values[i], 0)]; });
   for (int pass = 0; pass < passes; ++pass) {
-    std::size_t* counts = start.data() + (static_cast<std::size_t>(pass) << digit_bits);
-    std::size_t sum = 0;
-    for (std::size_t d = 0; d <= digit_mask; ++d) sum += std::exchange(counts[d], sum);
-    const int shift = low + pass * digit_bits;
-    for (const std::uint64_t v : values) scratch[counts[v >> shift & digit_mask]++] = v;
-    values.swap(scratch);
+    std::size_t sum = 0;  // counts become where each half's values of a digit go
+    for (std::size_t d = 0; d < buckets; ++d) {
+      sum += std::exchange(counts[0][d], sum);
+      sum += std::exchange(counts[1][d], sum);
+    }
+    const bool last = pass + 1 == passes;
+    auto scatter_half = [&](int h) {
+      std::size_t* to = counts[h].data();
+      if (last) {
+        for (std::size_t i = begin_of[h]; i < begin_of[h + 1]; ++i) scratch[to[digit(values[i], pass)]++] = values[i];
+        return;
+      }
+      next[h][0].assign(buckets, 0);
+      next[h][1].assign(buckets, 0);
+      std::size_t* in_half[2] = {next[h][0].data(), next[h][1].data()};
+      for (std::size_t i = begin_of[h]; i < begin_of[h + 1]; ++i) {
+        const std::uint64_t v = values[i];
+        const std::size_t at = to[digit(v, pass)]++;
+        scratch[at] = v;
+        ++in_half[at >= middle][digit(v, pass + 1)];
+      }
+    };
+    maybe_in_parallel(true, [&] { scatter_half(0); }, [&] { scatter_half(1); });
+    std::swap(values, scratch);
+    if (!last)
+      for (int h = 0; h < 2; ++h)
+        for (std::size_t d = 0; d < buckets; ++d) counts[h][d] = next[0][h][d] + next[1][h][d];
   }
+  return values;
 }
 
-// Entries of all parts sorted by (hadm_id, product), each pair once with its rows summed, into
-// t.prescriptions. Each entry is packed into one integer, (admission offset, product, rows) from the
-// high bits down, so that sorting the integers sorts the pairs; false when they do not fit in 63 bits.
-bool sort_packed_entries(std::span<PrescriptionPart> parts, const std::vector<std::vector<std::int32_t>>& merged_id,
-                         HospTables& t) {
-  std::int64_t lowest = INT64_MAX, highest = INT64_MIN;
-  std::size_t entries = 0;
-  for (const PrescriptionPart& part : parts) {
-    if (part.entries.empty()) continue;
-    lowest = std::min(lowest, part.lowest_hadm_id);
-    highest = std::max(highest, part.highest_hadm_id);
-    entries += part.entries.size();
-  }
-  if (entries == 0) return true;
-  const int rows_bits = std::bit_width(t.prescription_rows);  // no entry counts more rows than all
-  const int product_bits = std::bit_width(t.products.size() - 1);
-  const int admission_bits = std::bit_width(static_cast<std::uint64_t>(highest) - static_cast<std::uint64_t>(lowest));
-  if (rows_bits + product_bits + admission_bits > 63) return false;  // 63: every shift stays below 64
-  const int product_shift = rows_bits, admission_shift = rows_bits + product_bits;
-  std::vector<std::uint64_t> values;
-  values.reserve(entries);
-  for (std::size_t p = 0; p < parts.size(); ++p) {
-    const std::int32_t* ids = merged_id[p].data();
-    for (const PrescriptionRow& e : parts[p].entries)
-      values.push_back((static_cast<std::uint64_t>(e.hadm_id) - static_cast<std::uint64_t>(lowest)) << admission_shift |
-                       static_cast<std::uint64_t>(ids[e.product]) << product_shift | static_cast<std::uint64_t>(e.rows));
-    std::vector<PrescriptionRow>().swap(parts[p].entries);
-  }
-  auto admission = [&](std::uint64_t v) { return v >> admission_shift; };
-  bool grouped = true;  // rows of one admission together, in admission order (the synthetic tables)
-  for (std::size_t i = 1; i < values.size() && grouped; ++i) grouped = admission(values[i - 1]) <= admission(values[i]);
-  if (grouped) {  // only the products within each admission to order
-    for (std::size_t run = 0; run < values.size();) {
-      std::size_t end = run + 1;
-      while (end < values.size() && admission(values[end]) == admission(values[run])) ++end;
-      std::sort(values.begin() + run, values.begin() + end);
-      run = end;
+// Runs `work(begin, end)` on [0, count) split in two at a boundary chosen by `boundary(middle)`, the
+// halves on two threads; each returns how many items it wrote from its begin on into `out`; the second
+// half's output is moved down to follow the first's. Returns the total written.
+template <class T, class Boundary, class Work>
+std::size_t compact_in_halves(T* out, std::size_t count, Boundary boundary, Work work) {
+  const std::size_t split = boundary(count / 2);
+  std::size_t low = 0, high = 0;
+  maybe_in_parallel(count >= (std::size_t{1} << 16), [&] { low = work(std::size_t{0}, split); },
+                    [&] { high = work(split, count); });
+  if (low != split) std::memmove(out + low, out + split, high * sizeof(T));
+  return low + high;
+}
+
+// order_admissions_*: entries[begin, end) hold whole admissions, each admission's entries together.
+// Each admission's entries are put in product order with equal products merged (rows summed),
+// written from `begin` on (never past what is still to be read); returns how many were written.
+
+// An admission's products marked in a bitmap (and its words in a summary bitmap) with their rows
+// summed, then read back in bit order: sorted and merged without comparisons, a few times faster than
+// sorting the few dozen entries. For up to 2^20 products (the summary is scanned per admission).
+std::size_t order_admissions_by_bitmap(PrescriptionRow* entries, std::size_t begin, std::size_t end,
+                                       std::size_t products) {
+  const std::size_t words = (products + 63) / 64, groups = (words + 63) / 64;
+  std::vector<std::uint64_t> marked(words), marked_words(groups);
+  std::vector<std::int64_t> rows_of(products);
+  std::size_t out = begin;
+  for (std::size_t i = begin; i < end;) {
+    const std::int64_t hadm_id = entries[i].hadm_id;
+    for (; i < end && entries[i].hadm_id == hadm_id; ++i) {
+      const auto product = static_cast<std::uint32_t>(entries[i].product);
+      const std::uint64_t bit = std::uint64_t{1} << (product & 63);
+      std::uint64_t& word = marked[product >> 6];
+      rows_of[product] = (word & bit ? rows_of[product] : 0) + entries[i].rows;
+      word |= bit;
+      marked_words[product >> 12] |= std::uint64_t{1} << (product >> 6 & 63);
     }
-  } else {
-    std::vector<std::uint64_t> scratch(values.size());
-    radix_sort_bits(values, scratch, rows_bits, product_bits + admission_bits);
+    for (std::size_t g = 0; g < groups; ++g) {
+      for (std::uint64_t ws = marked_words[g]; ws; ws &= ws - 1) {
+        const std::size_t w = g * 64 + static_cast<std::size_t>(std::countr_zero(ws));
+        for (std::uint64_t bits = marked[w]; bits; bits &= bits - 1) {
+          const std::size_t product = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+          entries[out++] = {hadm_id, static_cast<std::int32_t>(product), static_cast<std::int32_t>(rows_of[product])};
+        }
+        marked[w] = 0;
+      }
+      marked_words[g] = 0;
+    }
   }
+  return out - begin;
+}
+
+// The same by sorting each admission's entries, for product ids too many for the bitmap.
+std::size_t order_admissions_by_sorting(PrescriptionRow* entries, std::size_t begin, std::size_t end) {
+  std::size_t out = begin;
+  for (std::size_t run = begin; run < end;) {
+    std::size_t run_end = run + 1;
+    while (run_end < end && entries[run_end].hadm_id == entries[run].hadm_id) ++run_end;
+    std::sort(entries + run, entries + run_end,
+              [](const PrescriptionRow& a, const PrescriptionRow& b) { return a.product < b.product; });
+    const std::size_t first_out = out;
+    for (std::size_t i = run; i < run_end; ++i) {
+      if (out > first_out && entries[out - 1].product == entries[i].product)
+        entries[out - 1].rows += entries[i].rows;
+      else
+        entries[out++] = entries[i];
+    }
+    run = run_end;
+  }
+  return out - begin;
+}
+
+// Entries in admission order (each admission's entries together, admissions ascending, as in the
+// synthetic tables): orders each admission's entries by product and merges equal pairs, in place.
+// Returns how many entries are left.
+std::size_t sort_within_admissions(PrescriptionRow* entries, std::size_t count, std::size_t products) {
+  auto boundary = [&](std::size_t i) {  // the first admission start at or after i
+    while (i > 0 && i < count && entries[i].hadm_id == entries[i - 1].hadm_id) ++i;
+    return i;
+  };
+  return compact_in_halves(entries, count, boundary, [&](std::size_t begin, std::size_t end) {
+    return products <= (std::size_t{1} << 20) ? order_admissions_by_bitmap(entries, begin, end, products)
+                                              : order_admissions_by_sorting(entries, begin, end);
+  });
+}
+
+// Entries in any order: each packed into one integer, (admission offset, product, rows) from the high
+// bits down, so that sorting the integers sorts the pairs; radix-sorted, then unpacked into `entries`
+// with equal pairs merged. Returns how many entries are left, or nothing when the integers would need
+// more than 63 bits.
+std::optional<std::size_t> sort_packed(PrescriptionRow* entries, std::size_t count, std::int64_t lowest,
+                                       std::int64_t highest, std::size_t products, std::uint64_t total_rows) {
+  const int rows_bits = std::bit_width(total_rows);  // no entry counts more rows than all
+  const int product_bits = std::bit_width(products - 1);
+  const int admission_bits = std::bit_width(static_cast<std::uint64_t>(highest) - static_cast<std::uint64_t>(lowest));
+  if (rows_bits + product_bits + admission_bits > 63) return std::nullopt;  // 63: every shift stays below 64
+  const int admission_shift = rows_bits + product_bits;
+  std::unique_ptr<std::uint64_t[]> values = huge_array<std::uint64_t>(count);
+  std::unique_ptr<std::uint64_t[]> scratch = huge_array<std::uint64_t>(count);
+  auto pack = [&](std::size_t begin, std::size_t end) {
+    for (std::size_t i = begin; i < end; ++i) {
+      const PrescriptionRow& e = entries[i];
+      values[i] = (static_cast<std::uint64_t>(e.hadm_id) - static_cast<std::uint64_t>(lowest)) << admission_shift |
+                  static_cast<std::uint64_t>(e.product) << rows_bits | static_cast<std::uint64_t>(e.rows);
+    }
+  };
+  maybe_in_parallel(count >= (std::size_t{1} << 16), [&] { pack(0, count / 2); }, [&] { pack(count / 2, count); });
+  const std::uint64_t* sorted =
+      radix_sort_bits(values.get(), scratch.get(), count, rows_bits, product_bits + admission_bits);
   // A pair whose rows were spread over the file is now adjacent to itself: one entry, rows summed.
   const std::uint64_t rows_mask = (std::uint64_t{1} << rows_bits) - 1;
   const std::uint64_t product_mask = (std::uint64_t{1} << product_bits) - 1;
-  t.prescriptions.clear();
-  t.prescriptions.reserve(values.size());
-  for (std::size_t i = 0; i < values.size();) {
-    const std::uint64_t key = values[i] >> rows_bits;
-    std::uint64_t rows = 0;
-    for (; i < values.size() && values[i] >> rows_bits == key; ++i) rows += values[i] & rows_mask;
-    t.prescriptions.push_back({static_cast<std::int64_t>(static_cast<std::uint64_t>(lowest) + (key >> product_bits)),
-                               static_cast<std::int32_t>(key & product_mask), static_cast<std::int32_t>(rows)});
-  }
-  return true;
+  auto boundary = [&](std::size_t i) {  // the first pair start at or after i
+    while (i > 0 && i < count && sorted[i] >> rows_bits == sorted[i - 1] >> rows_bits) ++i;
+    return i;
+  };
+  return compact_in_halves(entries, count, boundary, [&](std::size_t begin, std::size_t end) {
+    std::size_t out = begin;
+    for (std::size_t i = begin; i < end;) {
+      const std::uint64_t key = sorted[i] >> rows_bits;
+      std::uint64_t rows = 0;
+      for (; i < end && sorted[i] >> rows_bits == key; ++i) rows += sorted[i] & rows_mask;
+      entries[out++] = {static_cast<std::int64_t>(static_cast<std::uint64_t>(lowest) + (key >> product_bits)),
+                        static_cast<std::int32_t>(key & product_mask), static_cast<std::int32_t>(rows)};
+    }
+    return out - begin;
+  });
 }
 
 // Products numbered in sorted order, entries sorted by (hadm_id, product) with each pair once and its
 // rows summed.
 void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   const std::vector<std::vector<std::int32_t>> merged_id = merge_products(parts, t);
-  if (sort_packed_entries(parts, merged_id, t)) return;
-  for (std::size_t p = 0; p < parts.size(); ++p) {  // ids too wide to pack: sort the entries themselves
-    for (PrescriptionRow& entry : parts[p].entries) entry.product = merged_id[p][entry.product];
-    if (p == 0) {
-      t.prescriptions = std::move(parts[p].entries);
-    } else {
-      t.prescriptions.insert(t.prescriptions.end(), parts[p].entries.begin(), parts[p].entries.end());
-      std::vector<PrescriptionRow>().swap(parts[p].entries);
+  // All entries in one array (the first part's), products renumbered.
+  std::vector<PrescriptionRow>& entries = parts[0].entries;
+  std::size_t total = 0;
+  for (const PrescriptionPart& part : parts) total += part.entries.size();
+  if (total > entries.size()) reserve_huge(entries, total);
+  bool ordered = true;  // every part in admission order, and each part's admissions after the last one's
+  std::int64_t lowest = INT64_MAX, highest = INT64_MIN, previous_last = INT64_MIN;
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    PrescriptionPart& part = parts[p];
+    if (part.entries.empty()) continue;
+    const std::size_t from = p == 0 ? 0 : entries.size();
+    if (p > 0) {
+      entries.insert(entries.end(), part.entries.begin(), part.entries.end());
+      std::vector<PrescriptionRow>().swap(part.entries);
     }
+    const std::int32_t* id = merged_id[p].data();
+    auto renumber = [&](std::size_t begin, std::size_t end) {
+      for (std::size_t i = begin; i < end; ++i) entries[i].product = id[entries[i].product];
+    };
+    const std::size_t middle = from + (entries.size() - from) / 2;
+    maybe_in_parallel(entries.size() - from >= (std::size_t{1} << 16), [&] { renumber(from, middle); },
+                      [&] { renumber(middle, entries.size()); });
+    ordered = ordered && part.in_admission_order && part.first_hadm_id >= previous_last;
+    previous_last = part.last_hadm_id;
+    lowest = std::min(lowest, part.lowest_hadm_id);
+    highest = std::max(highest, part.highest_hadm_id);
   }
+  std::optional<std::size_t> kept;
+  if (ordered)
+    kept = sort_within_admissions(entries.data(), entries.size(), t.products.size());
+  else if (!entries.empty())
+    kept = sort_packed(entries.data(), entries.size(), lowest, highest, t.products.size(), t.prescription_rows);
+  if (kept) {
+    entries.resize(*kept);
+    t.prescriptions = std::move(entries);
+    return;
+  }
+  t.prescriptions = std::move(entries);  // ids too wide to pack: sort the entries themselves
   sort_grouped(
       t.prescriptions, [](const PrescriptionRow& p) { return p.hadm_id; },
       [](const PrescriptionRow& a, const PrescriptionRow& b) {
         return std::tie(a.hadm_id, a.product) < std::tie(b.hadm_id, b.product);
       },
       /*two_threads=*/true);
-  std::size_t kept = 0;
+  std::size_t count = 0;
   for (std::size_t i = 0; i < t.prescriptions.size(); ++i) {
     const PrescriptionRow& p = t.prescriptions[i];
-    if (kept > 0 && t.prescriptions[kept - 1].hadm_id == p.hadm_id && t.prescriptions[kept - 1].product == p.product)
-      t.prescriptions[kept - 1].rows += p.rows;
+    if (count > 0 && t.prescriptions[count - 1].hadm_id == p.hadm_id && t.prescriptions[count - 1].product == p.product)
+      t.prescriptions[count - 1].rows += p.rows;
     else
-      t.prescriptions[kept++] = p;
+      t.prescriptions[count++] = p;
   }
-  t.prescriptions.resize(kept);
+  t.prescriptions.resize(count);
 }
 
 // prescriptions is by far the largest table: read on its own thread while the others are read.
