@@ -16,8 +16,6 @@
 #include <optional>
 #include <utility>
 
-#include <sys/mman.h>
-
 #include "rxlm/core/error.h"
 
 namespace rxlm::clinical {
@@ -170,29 +168,6 @@ std::uint64_t sort_unique(std::vector<T>& items, Group group_of, Key key, Less l
   std::uint64_t removed = static_cast<std::uint64_t>(items.end() - end);
   items.erase(end, items.end());
   return removed;
-}
-
-// Asks for transparent huge pages over [begin, end) before it is first touched: one page fault per
-// 2 MiB instead of per 4 KiB for the big arrays. Only a hint; nothing changes where THP is off.
-void advise_huge_pages(const void* begin, const void* end) {
-  constexpr std::uintptr_t kHuge = 2 << 20;
-  const std::uintptr_t from = (reinterpret_cast<std::uintptr_t>(begin) + kHuge - 1) & ~(kHuge - 1);
-  const std::uintptr_t to = reinterpret_cast<std::uintptr_t>(end) & ~(kHuge - 1);
-  if (from < to) ::madvise(reinterpret_cast<void*>(from), to - from, MADV_HUGEPAGE);
-}
-
-template <class T>
-void reserve_huge(std::vector<T>& items, std::size_t count) {
-  items.reserve(count);
-  advise_huge_pages(items.data() + items.size(), items.data() + items.capacity());
-}
-
-// An uninitialised array of `count` items on huge pages.
-template <class T>
-std::unique_ptr<T[]> huge_array(std::size_t count) {
-  auto items = std::make_unique_for_overwrite<T[]>(count);
-  advise_huge_pages(items.get(), items.get() + count);
-  return items;
 }
 
 // Ids of distinct keys of up to three strings (prescription products, ICD codes), looked up once per
@@ -356,7 +331,6 @@ class PrescriptionPart {
     } else {
       run_of_product_[product] = run_;
       entry_of_product_[product] = entries.size();
-      if (entries.size() == entries.capacity()) reserve_huge(entries, std::max<std::size_t>(1 << 16, 2 * entries.size()));
       entries.push_back({hadm_id, product, 1});
     }
   }
@@ -560,8 +534,8 @@ std::optional<std::size_t> sort_packed(PrescriptionRow* entries, std::size_t cou
   const int admission_bits = std::bit_width(static_cast<std::uint64_t>(highest) - static_cast<std::uint64_t>(lowest));
   if (rows_bits + product_bits + admission_bits > 63) return std::nullopt;  // 63: every shift stays below 64
   const int admission_shift = rows_bits + product_bits;
-  std::unique_ptr<std::uint64_t[]> values = huge_array<std::uint64_t>(count);
-  std::unique_ptr<std::uint64_t[]> scratch = huge_array<std::uint64_t>(count);
+  auto values = std::make_unique_for_overwrite<std::uint64_t[]>(count);
+  auto scratch = std::make_unique_for_overwrite<std::uint64_t[]>(count);
   auto pack = [&](std::size_t begin, std::size_t end) {
     for (std::size_t i = begin; i < end; ++i) {
       const PrescriptionRow& e = entries[i];
@@ -600,7 +574,7 @@ void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   std::vector<PrescriptionRow>& entries = parts[0].entries;
   std::size_t total = 0;
   for (const PrescriptionPart& part : parts) total += part.entries.size();
-  if (total > entries.size()) reserve_huge(entries, total);
+  entries.reserve(total);
   bool ordered = true;  // every part in admission order, and each part's admissions after the last one's
   std::int64_t lowest = INT64_MAX, highest = INT64_MIN, previous_last = INT64_MIN;
   for (std::size_t p = 0; p < parts.size(); ++p) {
@@ -769,7 +743,7 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                  bool fresh = false;
                  d.code = code_ids.get({version_text, code, {}}, fresh);
                  if (fresh) t.codes.push_back({version, std::string(code)});
-                 t.diagnoses.push_back(d);
+                 t.diagnoses.push_back(std::move(d));
                });
   sort_grouped(
       t.diagnoses, admission,
@@ -797,7 +771,7 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
                    ++t.counts.at("omr").unusable;  // a free-text value is not a measurement; counted, not fatal
                    return;
                  }
-                 t.omr.push_back(m);
+                 t.omr.push_back(std::move(m));
                });
   t.counts.at("omr").duplicates = sort_unique(
       t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },

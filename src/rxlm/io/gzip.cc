@@ -26,6 +26,39 @@ constexpr std::size_t kChunksAhead = 3;
 std::string corrupt(const std::string& name, std::string_view why) {
   return fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name, why);
 }
+// Chunk memory outlives its file: the next file takes it instead of faulting in fresh pages (each
+// table opens its own file; up to two are open at once).
+class ChunkPool {
+ public:
+  static std::unique_ptr<char[]> take(std::size_t bytes) {
+    {
+      std::lock_guard lock(mutex());
+      auto& free = chunks();
+      if (!free.empty()) {
+        std::unique_ptr<char[]> memory = std::move(free.back());
+        free.pop_back();
+        return memory;
+      }
+    }
+    return std::make_unique_for_overwrite<char[]>(bytes);
+  }
+  static void give(std::unique_ptr<char[]> memory) {
+    if (!memory) return;
+    std::lock_guard lock(mutex());
+    if (chunks().size() < kKept) chunks().push_back(std::move(memory));
+  }
+
+ private:
+  static constexpr std::size_t kKept = 2 * (kChunksAhead + 2);  // two files' worth
+  static std::mutex& mutex() {
+    static std::mutex m;
+    return m;
+  }
+  static std::vector<std::unique_ptr<char[]>>& chunks() {
+    static std::vector<std::unique_ptr<char[]>> free;
+    return free;
+  }
+};
 }  // namespace
 
 class Inflater {
@@ -246,6 +279,9 @@ GzipFile::~GzipFile() {
   }
   changed_.notify_all();
   worker_.join();
+  ChunkPool::give(std::move(current_.memory));
+  for (Chunk& chunk : ready_) ChunkPool::give(std::move(chunk.memory));
+  for (Chunk& chunk : spare_) ChunkPool::give(std::move(chunk.memory));
 }
 
 void GzipFile::inflate_ahead() {
@@ -259,7 +295,7 @@ void GzipFile::inflate_ahead() {
       }
     }
     if (!chunk.memory) {
-      chunk.memory = std::make_unique_for_overwrite<char[]>(kHeadroom + kChunk + kPadding);
+      chunk.memory = ChunkPool::take(kHeadroom + kChunk + kPadding);
       std::memset(chunk.data() + kChunk, 0, kPadding);
     }
     std::string error;
