@@ -1,19 +1,22 @@
 // Reading the hosp tables: columns by name, typed fields with file:line errors, deterministic order.
 #include "rxlm/clinical/hosp_tables.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
-#include <memory>
 #include <charconv>
 #include <climits>
 #include <cstdint>
 #include <cstring>
 #include <exception>
+#include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 #include <tuple>
-#include <optional>
 #include <utility>
 
 #include "rxlm/core/error.h"
@@ -625,7 +628,7 @@ void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   t.prescriptions.resize(count);
 }
 
-// prescriptions is by far the largest table: read on its own thread while the others are read.
+// prescriptions, by far the largest table (read while the other tables are read on another thread).
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   std::vector<PrescriptionPart> parts(1);
   PrescriptionPart& part = parts.front();
@@ -662,26 +665,10 @@ std::optional<std::pair<int, int>> parse_date(std::string_view text) {
   return std::make_pair(y, days_from_civil(y, m, d));
 }
 
-HospTables read_hosp_tables(HospSource& source, bool skip) {
-  HospTables t;
-  // Every count entry exists before the second thread starts, so neither thread inserts into the map.
-  for (const char* table : {"patients", "admissions", "d_icd_diagnoses", "diagnoses_icd", "prescriptions", "omr"})
-    t.counts[table];
-  std::exception_ptr prescriptions_error;
-  std::thread prescriptions([&] {
-    try {
-      read_prescriptions(source, skip, t);
-    } catch (...) {
-      prescriptions_error = std::current_exception();
-    }
-  });
-  struct JoinOnExit {  // an error in the other tables must not leave the thread running
-    std::thread& thread;
-    ~JoinOnExit() {
-      if (thread.joinable()) thread.join();
-    }
-  } join_on_exit{prescriptions};
+namespace {
 
+// The five smaller tables, one after another.
+void read_other_tables(HospSource& source, bool skip, HospTables& t) {
   for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  Patient p;
@@ -779,7 +766,36 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
         return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
                std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
       });
-  prescriptions.join();
+}
+
+}  // namespace
+
+HospTables read_hosp_tables(HospSource& source, bool skip) {
+  HospTables t;
+  // Every count entry exists before the second thread starts, so neither thread inserts into the map.
+  for (const char* table : {"patients", "admissions", "d_icd_diagnoses", "diagnoses_icd", "prescriptions", "omr"})
+    t.counts[table];
+  // prescriptions is by far the largest table, and inflating it is the longest chain of work: it is read
+  // here while the other tables are read on a thread that yields to it (a lower priority, which the
+  // threads inflating its files inherit).
+  std::exception_ptr others_error, prescriptions_error;
+  std::thread others([&] {
+    // Nice 5: about a third of the share of a normal thread while both want a core. Best effort:
+    // where it is not allowed, the threads share the cores evenly, as before.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 5);
+    try {
+      read_other_tables(source, skip, t);
+    } catch (...) {
+      others_error = std::current_exception();
+    }
+  });
+  try {
+    read_prescriptions(source, skip, t);
+  } catch (...) {
+    prescriptions_error = std::current_exception();
+  }
+  others.join();
+  if (others_error) std::rethrow_exception(others_error);
   if (prescriptions_error) std::rethrow_exception(prescriptions_error);
   return t;
 }

@@ -200,6 +200,7 @@ bool CsvReader::parse_plain_record() {
           for (int k = 0; k < 8; ++k) {
             out[k] = offset + static_cast<std::size_t>(std::countr_zero(left));
             left &= left - 1;
+            asm("" : "+r"(left));  // keeps the compiler from turning the 8 steps back into branches
           }
         }
       }
