@@ -79,6 +79,25 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
     if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
 }
 
+// push_back for the big tables. Where the vector would double, it grows instead to what the whole
+// table will likely need, judged from how far through the file the reader is: the pages of the
+// vector are then touched once, not again in every larger copy. Never by less than an eighth.
+template <class T>
+void push_back_sized(std::vector<T>& items, T&& item, const CsvReader& reader) {
+  if (items.size() == items.capacity() && items.size() >= 4096) {
+    const double read = reader.fraction_read();
+    std::size_t want = items.size() + items.size() / 8;
+    if (read > 0 && read < 1) {
+      const double expected = static_cast<double>(items.size()) / read * 1.02;
+      if (expected * sizeof(T) < 4e9) want = std::max(want, static_cast<std::size_t>(expected));
+    } else {
+      want = 2 * items.size();
+    }
+    items.reserve(want);
+  }
+  items.push_back(std::forward<T>(item));
+}
+
 // Stable LSD radix sort of `items` by the integer group_of(item), 16 bits a pass, through `scratch` (as
 // long as items); false (items in some other order) when the keys span 2^32 or more, which MIMIC's
 // ids never do.
@@ -310,7 +329,9 @@ class TextIds {
 // thread; merge_prescriptions puts stretches together.
 class PrescriptionPart {
  public:
-  void add(std::int64_t hadm_id, std::string_view drug_type, std::string_view drug, std::string_view gsn) {
+  // `reader`: where the row comes from, for sizing the entries (see push_back_sized).
+  void add(const CsvReader& reader, std::int64_t hadm_id, std::string_view drug_type, std::string_view drug,
+           std::string_view gsn) {
     bool fresh = false;
     const std::int32_t product = ids_.get({drug_type, drug, gsn}, fresh);
     if (fresh) {
@@ -334,7 +355,7 @@ class PrescriptionPart {
     } else {
       run_of_product_[product] = run_;
       entry_of_product_[product] = entries.size();
-      entries.push_back({hadm_id, product, 1});
+      push_back_sized(entries, PrescriptionRow{hadm_id, product, 1}, reader);
     }
   }
 
@@ -634,7 +655,7 @@ void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   PrescriptionPart& part = parts.front();
   for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 part.add(required_integer(r, c[0]), r.field(c[1]), r.field(c[2]), r.field(c[3]));
+                 part.add(r, required_integer(r, c[0]), r.field(c[1]), r.field(c[2]), r.field(c[3]));
                });
   merge_prescriptions(parts, t);
 }
@@ -676,7 +697,7 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  p.gender = std::string(trim(r.field(c[1])));
                  if (auto age = r.integer(c[2])) p.anchor_age = static_cast<int>(*age);
                  p.anchor_year = static_cast<int>(required_integer(r, c[3]));
-                 t.patients.push_back(std::move(p));
+                 push_back_sized(t.patients, std::move(p), r);
                });
   auto subject = [](const auto& row) { return row.subject_id; };
   t.counts.at("patients").duplicates = sort_unique(
@@ -694,7 +715,7 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  a.admit_day = required_day(r, c[2], &a.admit_year);
                  a.discharge_day = r.field(c[3]).empty() ? a.admit_day : required_day(r, c[3]);
                  a.admission_type = std::string(trim(r.field(c[4])));
-                 t.admissions.push_back(std::move(a));
+                 push_back_sized(t.admissions, std::move(a), r);
                });
   auto admission = [](const auto& row) { return row.hadm_id; };
   t.counts.at("admissions").duplicates = sort_unique(
@@ -730,7 +751,7 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  bool fresh = false;
                  d.code = code_ids.get({version_text, code, {}}, fresh);
                  if (fresh) t.codes.push_back({version, std::string(code)});
-                 t.diagnoses.push_back(std::move(d));
+                 push_back_sized(t.diagnoses, std::move(d), r);
                });
   sort_grouped(
       t.diagnoses, admission,
@@ -758,7 +779,7 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                    ++t.counts.at("omr").unusable;  // a free-text value is not a measurement; counted, not fatal
                    return;
                  }
-                 t.omr.push_back(std::move(m));
+                 push_back_sized(t.omr, std::move(m), r);
                });
   t.counts.at("omr").duplicates = sort_unique(
       t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },

@@ -97,6 +97,7 @@ bool CsvReader::refill() {
     const GzipFile::View chunk = file_->next_chunk();
     window_ = chunk.data;
     end_ = chunk.size;
+    received_ += chunk.size;
   } else {
     end_ = read_(window_, kBuffer);
   }
@@ -114,6 +115,7 @@ bool CsvReader::compact_and_refill() {
     if (keep > GzipFile::kHeadroom) return false;
     carry_.assign(window_ + pos_, keep);  // the chunk it is in goes back to the inflater next
     const GzipFile::View chunk = file_->next_chunk();
+    received_ += chunk.size;
     if (chunk.size == 0) {  // end of data: keep the unread bytes where the state machine can find them
       eof_ = true;
       buffer_.assign(keep + kPadding, 0);
@@ -137,6 +139,12 @@ bool CsvReader::compact_and_refill() {
   if (got == 0) eof_ = true;
   end_ += got;
   return got > 0;
+}
+
+double CsvReader::fraction_read() const {
+  if (!file_ || file_->expected_size() == 0) return 0;
+  const std::uint64_t read = received_ - std::min<std::uint64_t>(received_, end_ - pos_);
+  return static_cast<double>(read) / static_cast<double>(file_->expected_size());
 }
 
 void CsvReader::malformed(std::string why) { malformed_why_ = std::move(why); }

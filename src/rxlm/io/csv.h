@@ -61,6 +61,9 @@ class CsvReader {
   // First few skip reasons ("file:line: why"), for reports.
   const std::vector<std::string>& skip_examples() const { return skip_examples_; }
   const std::string& name() const { return name_; }
+  // How far through the data the reader is, from 0 to about 1, when the source says how long the data
+  // is (a file); 0 when it does not. For sizing memory, never exact.
+  double fraction_read() const;
 
   // Typed access: empty → nullopt; anything else that is not a whole number / a number throws
   // "file:line: column 'x': 'value' is not ...".
@@ -113,6 +116,7 @@ class CsvReader {
   std::string carry_;         // the unread end of a chunk, on its way to the next chunk's headroom
   bool special_[256] = {};  // bytes that end a run of plain field bytes
   std::size_t pos_ = 0, end_ = 0;  // in window_
+  std::uint64_t received_ = 0;     // bytes of file_ handed to window_ so far
   bool eof_ = false;
   std::vector<std::string> header_;
   std::string record_;                // the current record's bytes when the state machine parsed it

@@ -265,9 +265,30 @@ std::unique_ptr<Inflater> open_inflater(const std::string& name) { return std::m
 
 }  // namespace
 
+namespace {
+// GzipFile::expected_size(): the gzip trailer's ISIZE (little-endian, the last 4 bytes) or the size of a
+// plain file. Any failure just leaves it unknown; reading proper reports errors.
+std::uint64_t expected_size_of(const std::string& name) {
+  const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  std::uint64_t size = 0;
+  unsigned char magic[2] = {}, trailer[4] = {};
+  const off_t length = ::lseek(fd, 0, SEEK_END);
+  if (length >= 2 && ::pread(fd, magic, 2, 0) == 2) {
+    if (magic[0] != 0x1f || magic[1] != 0x8b)
+      size = static_cast<std::uint64_t>(length);
+    else if (length >= 18 && ::pread(fd, trailer, 4, length - 4) == 4)
+      size = trailer[0] | trailer[1] << 8 | trailer[2] << 16 | std::uint64_t{trailer[3]} << 24;
+  }
+  ::close(fd);
+  return size;
+}
+}  // namespace
+
 GzipFile::GzipFile(const std::filesystem::path& path) : name_(path.string()) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("{}: no such file; check the path", name_);
+  expected_size_ = expected_size_of(name_);
   inflater_ = open_inflater(name_);
   worker_ = std::thread([this] { inflate_ahead(); });
 }

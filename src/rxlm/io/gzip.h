@@ -6,6 +6,7 @@
 #pragma once
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -39,6 +40,9 @@ class GzipFile {
   };
   View next_chunk();
   const std::string& name() const { return name_; }
+  // How many bytes the data likely holds, for sizing memory only: a gzip file's trailer (the last
+  // member's length, modulo 2^32), a plain file's size; 0 when not known.
+  std::uint64_t expected_size() const { return expected_size_; }
 
  private:
   struct Chunk {
@@ -49,6 +53,7 @@ class GzipFile {
   void inflate_ahead();  // the background thread
 
   std::string name_;
+  std::uint64_t expected_size_ = 0;
   std::unique_ptr<Inflater> inflater_;
   std::mutex mutex_;
   std::condition_variable changed_;
