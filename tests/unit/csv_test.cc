@@ -301,3 +301,101 @@ TEST(Csv, IntegersAgreeWithFromChars) {
     }
   }
 }
+
+namespace {
+
+// Random CSV: plain and quoted fields (doubled quotes, embedded commas and newlines), LF and CRLF line
+// ends, records spanning several 64-byte blocks, and malformed ones (a field too many or too few, a
+// stray quote) that are skipped and counted.
+std::string random_csv(unsigned seed, int records) {
+  std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+  auto next = [&](std::uint64_t below) {
+    state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+    return state % below;
+  };
+  std::string text = "a,b,c,d,e,f\n";
+  for (int r = 0; r < records; ++r) {
+    const std::uint64_t kind = next(40);
+    const int fields = kind == 0 ? 5 : kind == 1 ? 7 : 6;
+    for (int f = 0; f < fields; ++f) {
+      if (f > 0) text += ',';
+      const std::uint64_t shape = next(12);
+      const std::size_t length = shape == 0 ? 70 + next(200) : next(12);
+      std::string field;
+      for (std::size_t i = 0; i < length; ++i) field += static_cast<char>('a' + next(26));
+      if (shape == 1) {
+        text += "\"" + field.substr(0, length / 2) + ",\"\"x\"\"\n" + field.substr(length / 2) + "\"";
+      } else if (shape == 2 && next(8) == 0) {
+        text += field + "\"oops";  // a quote inside an unquoted field
+      } else {
+        text += field;
+      }
+    }
+    text += next(10) == 0 ? "\r\n" : "\n";
+  }
+  return text;
+}
+
+struct Seen {
+  std::vector<std::vector<std::string>> fields;  // the first `keep` of each record
+  std::vector<std::uint64_t> lines, sizes;
+  std::uint64_t skipped = 0;
+  std::vector<std::string> examples;
+  bool operator==(const Seen&) const = default;
+};
+
+Seen read_kept(CsvReader reader, std::size_t keep) {
+  Seen seen;
+  reader.keep_fields(keep);
+  while (reader.next()) {
+    seen.fields.emplace_back();
+    for (std::size_t i = 0; i < keep; ++i) seen.fields.back().emplace_back(reader.field(i));
+    seen.lines.push_back(reader.line());
+    seen.sizes.push_back(reader.size());
+  }
+  seen.skipped = reader.skipped();
+  seen.examples = reader.skip_examples();
+  return seen;
+}
+
+}  // namespace
+
+TEST(Csv, KeptFieldsReadAsTheFullRecordAndCountsStayChecked) {
+  // A reader that keeps only the first k fields sees them (and line numbers, field counts, skips)
+  // exactly as a reader of whole records, whatever the chunking of the source.
+  const CsvOptions skip{.skip_malformed = true};
+  for (unsigned seed = 1; seed <= 4; ++seed) {
+    const std::string text = random_csv(seed, 3000);
+    const Seen whole = read_kept(from_text(text, skip, 1 << 20), 6);
+    ASSERT_GT(whole.skipped, 0u);
+    ASSERT_GT(whole.fields.size(), 2000u);
+    fs::path gz = temp_file("kept.csv.gz");
+    write_gzip(gz, text);
+    for (std::size_t keep : {1, 2, 4, 6}) {
+      Seen expected = whole;
+      for (auto& fields : expected.fields) fields.resize(keep);
+      for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, std::size_t{100}, std::size_t{1} << 20})
+        EXPECT_EQ(read_kept(from_text(text, skip, chunk), keep), expected) << "seed " << seed << " keep " << keep;
+      Seen from_file = read_kept(CsvReader::open(gz, skip), keep);
+      for (auto& example : from_file.examples) example.replace(0, gz.string().size(), "test.csv");
+      EXPECT_EQ(from_file, expected) << "seed " << seed << " keep " << keep;
+    }
+    fs::remove(gz);
+  }
+}
+
+TEST(Csv, FractionReadGrowsToAboutOne) {
+  std::string text = "a,b\n";
+  for (int i = 0; i < 200000; ++i) text += std::to_string(i) + ",x\n";
+  fs::path gz = temp_file("fraction.csv.gz");
+  write_gzip(gz, text);
+  CsvReader reader = CsvReader::open(gz);
+  double last = 0;
+  while (reader.next()) {
+    EXPECT_GE(reader.fraction_read(), last);
+    last = reader.fraction_read();
+  }
+  EXPECT_NEAR(last, 1.0, 0.01);
+  EXPECT_EQ(from_text(text).fraction_read(), 0.0);  // a stream of unknown length
+  fs::remove(gz);
+}
