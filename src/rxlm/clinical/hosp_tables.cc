@@ -39,7 +39,7 @@ int days_from_civil(int y, unsigned m, unsigned d) {  // H. Hinnant's algorithm,
   return era * 146097 + static_cast<int>(doe) - 719468;
 }
 
-inline std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
+[[gnu::always_inline]] inline std::int64_t required_integer(const CsvReader& reader, std::size_t column) {
   auto value = reader.integer(column);
   if (!value) reader.fail_field(column, "is empty but required");
   return *value;
@@ -336,10 +336,10 @@ class PrescriptionPart {
     const std::int32_t product = ids_.get({drug_type, drug, gsn}, fresh);
     if (fresh) {
       products.push_back({std::string(drug_type), std::string(drug), std::string(gsn)});
-      run_of_product_.push_back(0);
-      entry_of_product_.push_back(0);
+      seen_.push_back({});
     }
-    ++products[product].rows;
+    Seen& seen = seen_[product];
+    ++seen.rows;
     ++rows;
     // Rows of one admission usually come together: within such a run each product is kept once, counted.
     if (hadm_id != run_hadm_id_ || run_ == 0) {
@@ -350,16 +350,19 @@ class PrescriptionPart {
       lowest_hadm_id = std::min(lowest_hadm_id, hadm_id);
       highest_hadm_id = std::max(highest_hadm_id, hadm_id);
     }
-    if (run_of_product_[product] == run_) {
-      ++entries[entry_of_product_[product]].rows;
+    if (seen.run == run_) {
+      ++entries[seen.entry].rows;
     } else {
-      run_of_product_[product] = run_;
-      entry_of_product_[product] = entries.size();
+      seen.run = run_;
+      seen.entry = entries.size();
       push_back_sized(entries, PrescriptionRow{hadm_id, product, 1}, reader);
     }
   }
 
-  std::vector<DrugProduct> products;        // by local id
+  // Source rows of a product (a local id).
+  std::int64_t rows_of(std::size_t product) const { return seen_[product].rows; }
+
+  std::vector<DrugProduct> products;        // by local id; their `rows` are in rows_of()
   std::vector<PrescriptionRow> entries;     // product: a local id
   std::uint64_t rows = 0;
   std::int64_t lowest_hadm_id = INT64_MAX, highest_hadm_id = INT64_MIN;  // over the entries
@@ -367,11 +370,15 @@ class PrescriptionPart {
   bool in_admission_order = true;  // each admission's entries together, admissions ascending
 
  private:
+  struct Seen {               // per product, together so that a row touches one place
+    std::uint32_t run = 0;    // the last run it was seen in
+    std::size_t entry = 0;    // its entry in that run
+    std::int64_t rows = 0;
+  };
   TextIds ids_;
   std::int64_t run_hadm_id_ = 0;
   std::uint32_t run_ = 0;
-  std::vector<std::uint32_t> run_of_product_;  // per product: the last run it was seen in
-  std::vector<std::size_t> entry_of_product_;  // per product: its entry in that run
+  std::vector<Seen> seen_;  // by local id
 };
 
 // The parts' products under one numbering, in sorted order (so ids, and everything derived, ignore
@@ -380,13 +387,12 @@ std::vector<std::vector<std::int32_t>> merge_products(std::span<PrescriptionPart
   std::vector<std::vector<std::int32_t>> merged_id(parts.size());
   TextIds ids;
   for (std::size_t p = 0; p < parts.size(); ++p) {
-    for (DrugProduct& product : parts[p].products) {
+    for (std::size_t local = 0; local < parts[p].products.size(); ++local) {
+      DrugProduct& product = parts[p].products[local];
       bool fresh = false;
       const std::int32_t id = ids.get({product.drug_type, product.drug, product.gsn}, fresh);
-      if (fresh)
-        t.products.push_back(std::move(product));
-      else
-        t.products[id].rows += product.rows;
+      if (fresh) t.products.push_back(std::move(product));
+      t.products[id].rows += parts[p].rows_of(local);
       merged_id[p].push_back(id);
     }
     t.prescription_rows += parts[p].rows;
