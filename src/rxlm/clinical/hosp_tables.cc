@@ -52,15 +52,14 @@ int required_day(const CsvReader& reader, std::size_t column, int* year = nullpt
   return date->second;
 }
 
-// Runs `row` for every record; with skip_malformed, a row whose values do not parse is counted, not fatal.
+// Runs `row` for every record of `reader` (its fields found by `columns`), counting rows into `count`;
+// with skip_malformed, a row whose values do not parse is counted, not fatal.
 template <class Row>
-void for_each_row(HospSource& source, const std::string& table, const std::vector<std::string>& columns,
-                  bool skip_malformed, HospTables& tables, Row&& row) {
-  CsvReader reader = source.open(table, columns, CsvOptions{.skip_malformed = skip_malformed});
+void for_each_record(CsvReader& reader, const std::vector<std::string>& columns, bool skip_malformed,
+                     TableCount& count, Row&& row) {
   std::vector<std::size_t> index;
   for (const auto& column : columns) index.push_back(reader.column(column));
   reader.keep_fields(*std::max_element(index.begin(), index.end()) + 1);
-  TableCount& count = tables.counts.at(table);
   while (reader.next()) {
     ++count.rows;
     if (!skip_malformed) {
@@ -77,6 +76,14 @@ void for_each_row(HospSource& source, const std::string& table, const std::vecto
   count.skipped += reader.skipped();
   for (const auto& example : reader.skip_examples())
     if (count.skip_examples.size() < 5) count.skip_examples.push_back(example);
+}
+
+// for_each_record over `table` of `source`.
+template <class Row>
+void for_each_row(HospSource& source, const std::string& table, const std::vector<std::string>& columns,
+                  bool skip_malformed, HospTables& tables, Row&& row) {
+  CsvReader reader = source.open(table, columns, CsvOptions{.skip_malformed = skip_malformed});
+  for_each_record(reader, columns, skip_malformed, tables.counts.at(table), std::forward<Row>(row));
 }
 
 // push_back for the big tables. Where the vector would double, it grows instead to what the whole
@@ -655,14 +662,25 @@ void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   t.prescriptions.resize(count);
 }
 
+const std::vector<std::string>& prescription_columns() {
+  static const std::vector<std::string> columns{"hadm_id", "drug_type", "drug", "gsn"};
+  return columns;
+}
+
+// The prescriptions rows of one byte stream into `part`. A table split into parts (read on several
+// threads) is read part by part like this, each with its own reader and count, then merged.
+void read_prescription_rows(CsvReader& reader, bool skip, TableCount& count, PrescriptionPart& part) {
+  for_each_record(reader, prescription_columns(), skip, count,
+                  [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                    part.add(r, required_integer(r, c[0]), r.field(c[1]), r.field(c[2]), r.field(c[3]));
+                  });
+}
+
 // prescriptions, by far the largest table (read while the other tables are read on another thread).
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
   std::vector<PrescriptionPart> parts(1);
-  PrescriptionPart& part = parts.front();
-  for_each_row(source, "prescriptions", {"hadm_id", "drug_type", "drug", "gsn"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 part.add(r, required_integer(r, c[0]), r.field(c[1]), r.field(c[2]), r.field(c[3]));
-               });
+  CsvReader reader = source.open("prescriptions", prescription_columns(), CsvOptions{.skip_malformed = skip});
+  read_prescription_rows(reader, skip, t.counts.at("prescriptions"), parts.front());
   merge_prescriptions(parts, t);
 }
 
