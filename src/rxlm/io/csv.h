@@ -67,7 +67,7 @@ class CsvReader {
 
   // Typed access: empty → nullopt; anything else that is not a whole number / a number throws
   // "file:line: column 'x': 'value' is not ...".
-  std::optional<std::int64_t> integer(std::size_t index) const {
+  [[gnu::always_inline]] std::optional<std::int64_t> integer(std::size_t index) const {
     const std::string_view text = field(index);
     if (text.empty()) return std::nullopt;
     if (text.size() == 8) {  // MIMIC's subject_id and hadm_id: eight digits in one step
@@ -80,6 +80,15 @@ class CsvReader {
         chunk = (chunk & 0x0000FFFF0000FFFF) * 42949672960001 >> 32;
         return static_cast<std::int64_t>(chunk);
       }
+    } else if (text.size() <= 4) {  // sequence numbers, versions, ages, years: digit by digit
+      unsigned value = 0;
+      bool plain = true;
+      for (const char c : text) {
+        const unsigned digit = static_cast<unsigned char>(c) - unsigned{'0'};
+        plain = plain && digit <= 9;
+        value = value * 10 + digit;
+      }
+      if (plain) return value;
     }
     return parse_integer(index);
   }
