@@ -8,10 +8,13 @@
 // compares the CRC-32 of all parts (crc32_combine) and their length with it.
 #include "rxlm/io/gzip_parts.h"
 
+#include <time.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -34,8 +37,9 @@ constexpr std::size_t kChunk = 4 << 20;
 constexpr std::size_t kChunksAhead = 3;
 // Where a split point is looked for: this many compressed bytes after the guess (zlib's blocks are far
 // shorter), and the marker run may need this much more input and output before its window is known.
-constexpr std::size_t kSearchBytes = 4 << 20;
-constexpr std::size_t kMarkerInputBytes = 32 << 20;
+constexpr std::size_t kSearchBytes = 1 << 20;
+constexpr std::size_t kMarkerInputBytes = 15 << 20;  // enough for MarkerLimits::max_symbols at ratio 2+
+constexpr int kAttempts = 2;
 
 std::uint32_t crc32_update(std::uint32_t crc, const char* data, std::size_t size) {
 #ifdef RXLM_HAVE_ISAL
@@ -43,6 +47,12 @@ std::uint32_t crc32_update(std::uint32_t crc, const char* data, std::size_t size
 #else
   return static_cast<std::uint32_t>(::crc32_z(crc, reinterpret_cast<const Bytef*>(data), size));
 #endif
+}
+
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 std::string corrupt(const std::string& name, std::string_view why) {
@@ -70,6 +80,7 @@ struct GzipParts::Impl {
     std::uint32_t crc = 0;
     std::uint64_t size = 0;
     Verdict verdict = Verdict::kExact;  // of the split at this part's start (set by the part before)
+    double cpu_seconds = 0;             // of the producer thread (RXLM_GZIP_PARTS_TRACE)
     std::thread worker;
   };
 
@@ -82,10 +93,12 @@ struct GzipParts::Impl {
   std::condition_variable changed;
   bool split_failed = false, stopping = false;
   bool decided = false;  // plan_splits is done: `parts` is complete (producer 0 starts before)
+  double plan_cpu_seconds = 0;
   std::string split_failure;
 
   bool start(int wanted, std::size_t min_compressed);
   void plan_splits(int wanted);
+  std::optional<deflate::MarkerRun> find_run_at(std::uint64_t guess);
   void await_decision();
   void produce(std::size_t k);
   bool push(Part& part, Chunk chunk);  // false when stopping
@@ -116,7 +129,9 @@ bool GzipParts::Impl::start(int wanted, std::size_t min_compressed) {
   });
   parts[0]->worker = std::thread([this] { produce(0); });
   try {
+    const double cpu = thread_cpu_seconds();
     plan_splits(wanted);
+    plan_cpu_seconds = thread_cpu_seconds() - cpu;
   } catch (...) {
     {
       std::lock_guard lock(mutex);
@@ -141,18 +156,19 @@ bool GzipParts::Impl::start(int wanted, std::size_t min_compressed) {
 void GzipParts::Impl::plan_splits(int wanted) {
   const std::uint64_t size = file->size();
   std::uint64_t after_previous = 0;  // bit after the previous marker run
+  const std::uint64_t step = size / (8 * static_cast<std::uint64_t>(wanted));
   for (int j = 1; j < wanted; ++j) {
-    const std::uint64_t guess = size * static_cast<std::uint64_t>(j) / static_cast<std::uint64_t>(wanted);
-    if (guess * 8 < after_previous) continue;
-    const std::size_t span = static_cast<std::size_t>(std::min<std::uint64_t>(size - guess, kSearchBytes + kMarkerInputBytes));
-    auto input = std::make_unique_for_overwrite<std::uint8_t[]>(span);
-    if (file->read_at(guess, input.get(), span) != span) break;
-    const deflate::Bits bits{input.get(), span};
-    deflate::MarkerOutcome found = deflate::find_marker_run(bits, 0, std::min<std::uint64_t>(span, kSearchBytes) * 8, {});
-    if (found.status != deflate::MarkerOutcome::kFound) break;  // later guesses would fare no better
-    deflate::MarkerRun run = std::move(found.run);
-    run.start_bit += guess * 8;
-    run.end_bit += guess * 8;
+    // Whether the window becomes free of markers depends on the data near the split: a second try a
+    // little later often succeeds where the first gave up (the cost of a try: 20-100 ms).
+    std::optional<deflate::MarkerRun> found;
+    for (int attempt = 0; attempt < kAttempts && !found; ++attempt) {
+      const std::uint64_t guess = size * static_cast<std::uint64_t>(j) / static_cast<std::uint64_t>(wanted) +
+                                  step * static_cast<std::uint64_t>(attempt);
+      if (guess * 8 < after_previous || guess >= size) break;
+      found = find_run_at(guess);
+    }
+    if (!found) break;
+    deflate::MarkerRun run = std::move(*found);
     after_previous = run.end_bit;
     // The window the next part's segment starts with: the run's last kWindow symbols, all bytes.
     std::uint8_t window[deflate::kWindow];
@@ -166,6 +182,20 @@ void GzipParts::Impl::plan_splits(int wanted) {
     if (parts.size() > 1) parts.back()->segment->stop_at(parts.back()->next_run->start_bit);
     parts.push_back(std::move(next));
   }
+}
+
+// A marker run from the first plausible block at or after byte `guess`, with bit offsets in the file.
+std::optional<deflate::MarkerRun> GzipParts::Impl::find_run_at(std::uint64_t guess) {
+  const std::size_t span =
+      static_cast<std::size_t>(std::min<std::uint64_t>(file->size() - guess, kSearchBytes + kMarkerInputBytes));
+  auto input = std::make_unique_for_overwrite<std::uint8_t[]>(span);
+  if (file->read_at(guess, input.get(), span) != span) return std::nullopt;
+  const deflate::Bits bits{input.get(), span};
+  deflate::MarkerOutcome found = deflate::find_marker_run(bits, 0, std::min<std::uint64_t>(span, kSearchBytes) * 8, {});
+  if (found.status != deflate::MarkerOutcome::kFound) return std::nullopt;
+  found.run.start_bit += guess * 8;
+  found.run.end_bit += guess * 8;
+  return std::move(found.run);
 }
 
 // Producers other than part 0's exist only once the plan is done; part 0 waits for it before it
@@ -298,6 +328,7 @@ void GzipParts::Impl::produce(std::size_t k) {
   {
     std::unique_lock lock(mutex);
     changed.wait(lock, [&] { return decided; });
+    part.cpu_seconds = thread_cpu_seconds();
     part.finished = true;
     part.error = std::move(error);
     if (k + 1 < parts.size() && parts[k + 1]->verdict == Verdict::kPending) parts[k + 1]->verdict = Verdict::kUnknown;
@@ -341,6 +372,17 @@ GzipParts::~GzipParts() {
   impl_->changed.notify_all();
   for (auto& part : impl_->parts)
     if (part->worker.joinable()) part->worker.join();
+  if (std::getenv("RXLM_GZIP_PARTS_TRACE") && !impl_->parts.empty()) {
+    std::string line = fmt::format("{}: {} part(s), plan {:.3f} CPU-s", impl_->name, impl_->parts.size(),
+                                   impl_->plan_cpu_seconds);
+    for (std::size_t k = 0; k < impl_->parts.size(); ++k) {
+      const auto& part = *impl_->parts[k];
+      line += fmt::format("; part {}: {:.3f} CPU-s, {} MiB", k, part.cpu_seconds, part.size >> 20);
+      if (part.next_run)
+        line += fmt::format(" + run of {} KiB from bit {}", part.next_run->size >> 10, part.next_run->start_bit);
+    }
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
 }
 
 int GzipParts::parts() const { return impl_->single ? 1 : static_cast<int>(impl_->parts.size()); }
