@@ -20,7 +20,11 @@ struct GzipSplitFailed : std::runtime_error {
 
 // The inflated bytes of one .gz file as `parts()` consecutive pieces decoded at once, each read by its own
 // consumer thread. Part k > 0 begins at an arbitrary byte of the data (not a line start). One part when the
-// file is small (< 64 MiB compressed), not gzip, several gzip members, or no split point is found.
+// file is small (< 64 MiB compressed), not gzip, or no split point is found: a split needs a point where
+// the speculative decoder's window became free of markers, which some data never allow (rows in random
+// order: a few bytes from the file's start are copied on and on). Several gzip members are noticed only
+// while inflating: then GzipSplitFailed (or one part, when found before the split was planned).
+// Each part needs its own consumer thread: a producer waits while its consumer is a few chunks behind.
 class GzipParts {
  public:
   static constexpr std::size_t kDefaultMinCompressed = std::size_t{64} << 20;
