@@ -24,6 +24,8 @@
 
 #ifdef RXLM_HAVE_ISAL
 #include <isa-l/igzip_lib.h>
+#else
+struct inflate_state {};  // never used: GzipParts does not split without ISA-L
 #endif
 
 namespace rxlm {
