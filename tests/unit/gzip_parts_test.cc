@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -15,6 +16,8 @@
 #include <vector>
 
 #include "io_test_files.h"
+#include "rxlm/core/error.h"
+#include "rxlm/io/csv_parts.h"
 #include "rxlm/io/deflate_markers.h"
 #include "rxlm/io/gzip_segment.h"
 
@@ -291,6 +294,103 @@ TEST(GzipParts, MarkerRunsAndExactStopsAtBlockBoundaries) {
       }
     }
     EXPECT_GE(runs, 8) << "level " << level;
+  }
+}
+
+}  // namespace
+}  // namespace rxlm
+
+namespace rxlm {
+namespace {
+
+using testing::ScratchDir;
+
+// read_csv_in_parts (csv_parts.h): the records of all parts, in order, are the serial reader's records,
+// or the split is refused (GzipSplitFailed) — never other records.
+using Records = std::vector<std::string>;
+
+std::string joined(const CsvReader& reader) {
+  std::string record;
+  for (std::size_t i = 0; i < reader.size(); ++i) record.append(reader.field(i)).push_back('\x1f');
+  return record;
+}
+
+Records serial_records(const std::filesystem::path& path) {
+  Records records;
+  CsvReader reader = CsvReader::open(path);
+  while (reader.next()) records.push_back(joined(reader));
+  return records;
+}
+
+// Reads `path` in parts; returns the number of parts, the records concatenated in part order in `out`.
+int records_in_parts(const std::filesystem::path& path, Records& out) {
+  std::vector<Records> parts(2);
+  const int count = read_csv_in_parts(
+      path, CsvOptions{},
+      [&](CsvReader& reader, int part) {
+        while (reader.next()) parts[part].push_back(joined(reader));
+      },
+      0);
+  for (auto& part : parts) out.insert(out.end(), part.begin(), part.end());
+  return count;
+}
+
+TEST(CsvParts, RecordsOfBothPartsAreTheSerialRecords) {
+  SKIP_WITHOUT_ISAL();
+  ScratchDir dir;
+  auto path = dir / "rows.csv.gz";
+  testing::write_bytes(path, csv_at_level(6).gz);
+  Records got;
+  EXPECT_EQ(records_in_parts(path, got), 2);
+  EXPECT_EQ(got, serial_records(path));
+}
+
+TEST(CsvParts, ANewlineInsideQuotesAtTheSplitIsRefusedNotMisread) {
+  SKIP_WITHOUT_ISAL();
+  // Every record ends with a quoted field holding four line ends: the first line end after a split
+  // point is then most likely inside quotes, where part 1's reader must not start. (Splits happen right
+  // after a long note, which ends a record: the quoted field follows it.) At three compression levels
+  // (three split points) each read must give the serial records or refuse the split, and at least one must
+  // refuse (this data and these levels do).
+  const std::string& plain = csv_at_level(6).plain;
+  std::string quoted = plain.substr(0, plain.find('\n')) + ",memo\n";
+  for (std::size_t at = plain.find('\n') + 1; at < plain.size();) {
+    const std::size_t end = plain.find('\n', at);
+    quoted += plain.substr(at, end - at) + ",\"a\nb,\nc\"\"\nd\n\"\n";
+    at = end + 1;
+  }
+  ScratchDir dir;
+  int refused = 0;
+  for (int level : {1, 6, 9}) {
+    auto path = dir / ("quoted" + std::to_string(level) + ".csv.gz");
+    testing::write_bytes(path, gzip(quoted, level));
+    Records got;
+    try {
+      const int parts = records_in_parts(path, got);
+      EXPECT_EQ(got, serial_records(path)) << "level " << level << ", " << parts << " part(s)";
+    } catch (const GzipSplitFailed&) {
+      ++refused;
+    }
+  }
+  EXPECT_GE(refused, 1);
+}
+
+TEST(CsvParts, AMalformedRecordInPartOneFailsTheSplitAndTheSerialReadNamesItsLine) {
+  SKIP_WITHOUT_ISAL();
+  std::string plain = csv_at_level(6).plain;
+  const std::size_t bad = plain.find('\n', plain.size() * 9 / 10) + 1;  // a record near the end: part 1
+  plain.insert(bad, "1,2,3\n");
+  const auto line = std::count(plain.begin(), plain.begin() + bad, '\n') + 1;
+  ScratchDir dir;
+  auto path = dir / "bad.csv.gz";
+  testing::write_bytes(path, gzip(plain, 6));
+  Records got;
+  EXPECT_THROW(records_in_parts(path, got), GzipSplitFailed);
+  try {
+    serial_records(path);
+    FAIL() << "the serial read accepted a record with 3 fields";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(":" + std::to_string(line) + ":"), std::string::npos) << e.what();
   }
 }
 

@@ -21,23 +21,28 @@ class CsvFolder final : public HospSource {
   }
 
   CsvReader open(const std::string& table, const std::vector<std::string>& columns, CsvOptions options) override {
+    CsvReader reader = CsvReader::open(find(table), options);
+    for (const auto& column : columns) reader.column(column);  // fail early, naming the file
+    return reader;
+  }
+
+  std::optional<std::filesystem::path> file(const std::string& table) const override { return find(table); }
+
+  std::string describe() const override { return "csv folder " + dir_.string(); }
+
+ private:
+  std::filesystem::path find(const std::string& table) const {
     for (const auto& folder : {dir_ / "hosp", dir_}) {
       for (const char* ext : {".csv.gz", ".csv"}) {
         auto path = folder / (table + ext);
         std::error_code ec;
-        if (!std::filesystem::is_regular_file(path, ec)) continue;
-        CsvReader reader = CsvReader::open(path, options);
-        for (const auto& column : columns) reader.column(column);  // fail early, naming the file
-        return reader;
+        if (std::filesystem::is_regular_file(path, ec)) return path;
       }
     }
     fail("{}: table '{}' not found (looked for hosp/{}.csv.gz, hosp/{}.csv, {}.csv.gz, {}.csv)", dir_.string(), table,
          table, table, table, table);
   }
 
-  std::string describe() const override { return "csv folder " + dir_.string(); }
-
- private:
   std::filesystem::path dir_;
 };
 

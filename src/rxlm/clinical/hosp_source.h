@@ -3,6 +3,7 @@
 #pragma once
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,8 @@ class HospSource {
   // A reader over `table` (e.g. "prescriptions") whose header holds at least `columns`.
   virtual CsvReader open(const std::string& table, const std::vector<std::string>& columns,
                          CsvOptions options) = 0;
+  // The file `table` is read from, when it is one (a csv folder); it may then be read in parts.
+  virtual std::optional<std::filesystem::path> file(const std::string& table) const { return std::nullopt; }
   // Human-readable origin for reports (a path, or the database without credentials).
   virtual std::string describe() const = 0;
 };

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/csv_parts.h"
 
 namespace rxlm::clinical {
 namespace {
@@ -678,6 +679,22 @@ void read_prescription_rows(CsvReader& reader, bool skip, TableCount& count, Pre
 
 // prescriptions, by far the largest table (read while the other tables are read on another thread).
 void read_prescriptions(HospSource& source, bool skip, HospTables& t) {
+  // A big .csv.gz is inflated and parsed in two parts on two threads when it can be split (csv_parts.h);
+  // when the split turns out invalid, everything is read again below, serially.
+  if (const auto file = source.file("prescriptions"); file && !skip) {
+    std::vector<PrescriptionPart> parts(2);
+    std::vector<TableCount> counts(2);
+    try {
+      const int read = read_csv_in_parts(*file, CsvOptions{}, [&](CsvReader& reader, int part) {
+        read_prescription_rows(reader, false, counts[part], parts[part]);
+      });
+      parts.resize(read);
+      for (int part = 0; part < read; ++part) t.counts.at("prescriptions").rows += counts[part].rows;
+      merge_prescriptions(parts, t);
+      return;
+    } catch (const GzipSplitFailed&) {
+    }
+  }
   std::vector<PrescriptionPart> parts(1);
   CsvReader reader = source.open("prescriptions", prescription_columns(), CsvOptions{.skip_malformed = skip});
   read_prescription_rows(reader, skip, t.counts.at("prescriptions"), parts.front());

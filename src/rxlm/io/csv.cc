@@ -52,15 +52,24 @@ constexpr std::size_t kPadding = 64;  // readable bytes past the data, so 64-byt
 }  // namespace
 
 CsvReader::CsvReader(std::string name, ReadFn read, CsvOptions options)
-    : CsvReader(std::move(name), std::move(read), nullptr, options) {}
+    : CsvReader(std::move(name), std::move(read), nullptr, options, nullptr) {}
 
-CsvReader::CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> file, CsvOptions options)
+CsvReader::CsvReader(std::string name, std::shared_ptr<ChunkSource> chunks, CsvOptions options,
+                     const std::vector<std::string>* header)
+    : CsvReader(std::move(name), nullptr, std::move(chunks), options, header) {}
+
+CsvReader::CsvReader(std::string name, ReadFn read, std::shared_ptr<ChunkSource> file, CsvOptions options,
+                     const std::vector<std::string>* header)
     : name_(std::move(name)), read_(std::move(read)), file_(std::move(file)), options_(options) {
   if (!file_) {
     buffer_.assign(kBuffer + kPadding, 0);
     window_ = buffer_.data();
   }
   for (char c : {options_.delimiter, '\n', '\r', '"'}) special_[static_cast<unsigned char>(c)] = true;
+  if (header) {
+    header_ = *header;
+    return;
+  }
   // The header is parsed strictly even when data rows may be skipped: without it nothing can be found.
   Parse got = parse_record();
   if (got == Parse::End) fail("{}: empty file; expected a header line naming the columns", name_);
@@ -73,7 +82,7 @@ CsvReader::~CsvReader() = default;
 CsvReader::CsvReader(CsvReader&&) noexcept = default;
 
 CsvReader CsvReader::open(const std::filesystem::path& path, CsvOptions options) {
-  return CsvReader(path.string(), nullptr, std::make_shared<GzipFile>(path), options);
+  return CsvReader(path.string(), nullptr, std::make_shared<GzipFile>(path), options, nullptr);
 }
 
 std::optional<std::size_t> CsvReader::find_column(std::string_view name) const {
@@ -94,7 +103,7 @@ bool CsvReader::refill() {
   if (eof_) return false;
   pos_ = 0;
   if (file_) {
-    const GzipFile::View chunk = file_->next_chunk();
+    const ChunkSource::View chunk = file_->next_chunk();
     window_ = chunk.data;
     end_ = chunk.size;
     received_ += chunk.size;
@@ -112,9 +121,9 @@ bool CsvReader::compact_and_refill() {
   if (eof_) return false;
   const std::size_t keep = end_ - pos_;
   if (file_) {
-    if (keep > GzipFile::kHeadroom) return false;
+    if (keep > ChunkSource::kHeadroom) return false;
     carry_.assign(window_ + pos_, keep);  // the chunk it is in goes back to the inflater next
-    const GzipFile::View chunk = file_->next_chunk();
+    const ChunkSource::View chunk = file_->next_chunk();
     received_ += chunk.size;
     if (chunk.size == 0) {  // end of data: keep the unread bytes where the state machine can find them
       eof_ = true;

@@ -18,7 +18,7 @@
 
 namespace rxlm {
 
-class GzipFile;
+class ChunkSource;
 
 struct CsvOptions {
   // false: a malformed record throws "file:line: ..."; true: it is skipped and counted in skipped().
@@ -37,6 +37,10 @@ class CsvReader {
   CsvReader(CsvReader&&) noexcept;
   // Opens a .csv or .csv.gz file (gzip detected from the bytes, not the name).
   static CsvReader open(const std::filesystem::path& path, CsvOptions options = {});
+  // Parses `chunks` where they lie. With `header`, the data has no header line: it is a later part of
+  // a file whose header was read elsewhere (line numbers then count from the part's start).
+  CsvReader(std::string name, std::shared_ptr<ChunkSource> chunks, CsvOptions options,
+            const std::vector<std::string>* header = nullptr);
 
   const std::vector<std::string>& header() const { return header_; }
   // Index of the column called `name`; throws naming the file and the columns it has.
@@ -102,7 +106,8 @@ class CsvReader {
   };
 
  private:
-  CsvReader(std::string name, ReadFn read, std::shared_ptr<GzipFile> file, CsvOptions options);
+  CsvReader(std::string name, ReadFn read, std::shared_ptr<ChunkSource> file, CsvOptions options,
+            const std::vector<std::string>* header);
   enum class Parse { Record, End, Malformed };
   Parse parse_record();
   std::optional<std::int64_t> parse_integer(std::size_t index) const;  // integer() past its shortcut
@@ -118,7 +123,7 @@ class CsvReader {
 
   std::string name_;
   ReadFn read_;                     // copying source: fills buffer_
-  std::shared_ptr<GzipFile> file_;  // or a file whose inflated chunks are parsed where they lie
+  std::shared_ptr<ChunkSource> file_;  // or inflated chunks parsed where they lie
   CsvOptions options_;
   std::vector<char> buffer_;  // kBuffer bytes of data plus zeroed padding for 32-byte loads
   char* window_ = nullptr;    // the bytes being parsed: buffer_, or a chunk of file_ (and its headroom)

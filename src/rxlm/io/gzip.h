@@ -19,15 +19,11 @@ namespace rxlm {
 
 class Inflater;  // igzip, zlib or plain pass-through (gzip.cc)
 
-// Reads a gzip-compressed file (or an uncompressed one, recognised by its first bytes) in chunks.
-// A truncated or corrupt stream throws rxlm::Error naming the file instead of ending early.
-class GzipFile {
+// Inflated data handed out chunk by chunk, to be parsed where it lies (CsvReader): a whole file
+// (GzipFile) or one part of a file inflated in parts (GzipParts, csv_parts).
+class ChunkSource {
  public:
-  explicit GzipFile(const std::filesystem::path& path);
-  ~GzipFile();
-  GzipFile(const GzipFile&) = delete;
-  GzipFile& operator=(const GzipFile&) = delete;
-
+  virtual ~ChunkSource() = default;
   // Bytes writable before each chunk (a reader may put the unread end of the previous chunk there, so
   // that a record cut by the chunk boundary lies in one piece) and readable after it (for wide loads).
   static constexpr std::size_t kHeadroom = 64 << 10, kPadding = 64;
@@ -38,11 +34,25 @@ class GzipFile {
     char* data = nullptr;
     std::size_t size = 0;
   };
-  View next_chunk();
+  virtual View next_chunk() = 0;
+  // How many bytes the data likely holds, for sizing memory only; 0 when not known.
+  virtual std::uint64_t expected_size() const { return 0; }
+};
+
+// Reads a gzip-compressed file (or an uncompressed one, recognised by its first bytes) in chunks.
+// A truncated or corrupt stream throws rxlm::Error naming the file instead of ending early.
+class GzipFile : public ChunkSource {
+ public:
+  explicit GzipFile(const std::filesystem::path& path);
+  ~GzipFile();
+  GzipFile(const GzipFile&) = delete;
+  GzipFile& operator=(const GzipFile&) = delete;
+
+  View next_chunk() override;
   const std::string& name() const { return name_; }
   // How many bytes the data likely holds, for sizing memory only: a gzip file's trailer (the last
   // member's length, modulo 2^32), a plain file's size; 0 when not known.
-  std::uint64_t expected_size() const { return expected_size_; }
+  std::uint64_t expected_size() const override { return expected_size_; }
 
  private:
   struct Chunk {
