@@ -4,8 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <bit>
 #include <cmath>
+#include <deque>
 #include <exception>
+#include <limits>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -42,17 +46,16 @@ bool plausible(const OmrMeasurement& m, const PrepConfig& c) {
 }
 
 // Closest measurement to the admission date; ties → the earlier date, then the lower seq_num (the
-// rows arrive sorted by day, seq_num, value, so the first strictly-closer row wins).
-OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a, const PrepConfig& c) {
-  auto lo = std::lower_bound(omr.begin(), omr.end(), a.subject_id,
-                             [](const OmrMeasurement& m, std::int64_t id) { return m.subject_id < id; });
+// rows arrive sorted by day, seq_num, value, so the first strictly-closer row wins). `omr` holds the
+// admission's subject's rows.
+OmrChoice choose_omr(std::span<const OmrMeasurement> omr, const Admission& a, const PrepConfig& c) {
   const OmrMeasurement* best[3] = {nullptr, nullptr, nullptr};
-  for (auto it = lo; it != omr.end() && it->subject_id == a.subject_id; ++it) {
-    if (!plausible(*it, c)) continue;
-    bool windowed = it->kind != OmrKind::Height;
-    if (windowed && (it->day < a.admit_day - c.omr_days_before || it->day > a.discharge_day)) continue;
-    const OmrMeasurement*& slot = best[static_cast<int>(it->kind)];
-    if (!slot || std::abs(it->day - a.admit_day) < std::abs(slot->day - a.admit_day)) slot = &*it;
+  for (const OmrMeasurement& m : omr) {
+    if (!plausible(m, c)) continue;
+    bool windowed = m.kind != OmrKind::Height;
+    if (windowed && (m.day < a.admit_day - c.omr_days_before || m.day > a.discharge_day)) continue;
+    const OmrMeasurement*& slot = best[static_cast<int>(m.kind)];
+    if (!slot || std::abs(m.day - a.admit_day) < std::abs(slot->day - a.admit_day)) slot = &m;
   }
   OmrChoice choice;
   if (best[0]) choice.height_cm = to_metric(*best[0]);
@@ -66,6 +69,104 @@ OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a,
   }
   return choice;
 }
+
+// Runs work(0) on this thread and work(1) on a second one (the machine has two cores); rethrows a
+// failure once both have ended.
+template <class Work>
+void on_two_threads(Work&& work) {
+  std::exception_ptr helper_error;
+  std::thread helper([&] {
+    try {
+      work(1);
+    } catch (...) {
+      helper_error = std::current_exception();
+    }
+  });
+  try {
+    work(0);
+  } catch (...) {
+    helper.join();
+    throw;
+  }
+  helper.join();
+  if (helper_error) std::rethrow_exception(helper_error);
+}
+
+// subject_id → the patients row and the subject's omr rows. Admissions come in hadm_id order, so
+// subjects are looked up in random order: an open-addressing table answers with about one cache miss
+// (a node-based map costs more, and an allocation per patient to build).
+class PatientIndex {
+ public:
+  struct Entry {
+    std::int64_t subject_id = kEmpty;
+    const Patient* patient = nullptr;
+    std::span<const OmrMeasurement> omr;
+  };
+
+  // Built on two threads, over the two halves of the patients; also counts the implausible omr rows
+  // (every row, including those of subjects without a patients row).
+  PatientIndex(const HospTables& t, const PrepConfig& config) : slots_(std::bit_ceil(2 * t.patients.size() + 16)) {
+    mask_ = slots_.size() - 1;
+    shift_ = 64 - std::countr_zero(slots_.size());
+    const std::size_t half = t.patients.size() / 2;
+    // omr rows before `boundary` belong to subjects below the second half's first patient.
+    const auto boundary =
+        half == t.patients.size()
+            ? t.omr.end()
+            : std::lower_bound(t.omr.begin(), t.omr.end(), t.patients[half].subject_id,
+                               [](const OmrMeasurement& m, std::int64_t id) { return m.subject_id < id; });
+    std::int64_t implausible[2] = {0, 0};
+    on_two_threads([&](int part) {
+      const std::span<const Patient> patients =
+          part == 0 ? std::span(t.patients).first(half) : std::span(t.patients).subspan(half);
+      auto row = part == 0 ? t.omr.begin() : boundary;
+      const auto rows_end = part == 0 ? boundary : t.omr.end();
+      for (auto m = row; m != rows_end; ++m) implausible[part] += !plausible(*m, config);
+      for (const Patient& p : patients) {
+        while (row != rows_end && row->subject_id < p.subject_id) ++row;
+        auto first = row;
+        while (row != rows_end && row->subject_id == p.subject_id) ++row;
+        insert({p.subject_id, &p, std::span<const OmrMeasurement>(first, row)});
+      }
+    });
+    implausible_omr_ = implausible[0] + implausible[1];
+  }
+
+  const Entry* find(std::int64_t subject_id) const {
+    for (std::size_t i = slot_of(subject_id);; i = (i + 1) & mask_) {
+      const Entry& e = slots_[i];
+      if (e.subject_id == subject_id) return &e;
+      if (e.subject_id == kEmpty) return nullptr;
+    }
+  }
+
+  std::int64_t implausible_omr() const { return implausible_omr_; }
+
+ private:
+  static constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
+
+  std::size_t slot_of(std::int64_t subject_id) const {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(subject_id) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
+  // Safe from both building threads: a slot is claimed by swapping its key in, and subject ids are
+  // unique, so each entry is written by one thread only.
+  void insert(const Entry& entry) {
+    for (std::size_t i = slot_of(entry.subject_id);; i = (i + 1) & mask_) {
+      std::int64_t expected = kEmpty;
+      if (std::atomic_ref(slots_[i].subject_id).compare_exchange_strong(expected, entry.subject_id)) {
+        slots_[i].patient = entry.patient;
+        slots_[i].omr = entry.omr;
+        return;
+      }
+    }
+  }
+
+  std::vector<Entry> slots_;
+  std::size_t mask_ = 0;
+  int shift_ = 64;  // slot = the top bits of a multiplicative hash
+  std::int64_t implausible_omr_ = 0;
+};
 
 // Rows (sorted by hadm_id) whose hadm_id is not in `admissions` (sorted, unique): one merge walk.
 std::int64_t source_rows(const DiagnosisRow&) { return 1; }
@@ -92,7 +193,7 @@ struct Context {
   const PrepConfig& config;
   const std::vector<ProductInfo>& products;
   const std::vector<const std::string*>& code_titles;
-  const std::unordered_map<std::int64_t, const Patient*>& patients;
+  const PatientIndex& patients;
 };
 
 // The samples of a run of admissions and the counts behind the report.
@@ -103,10 +204,8 @@ struct Selection {
                age_90_or_older = 0, bmi_computed = 0;
   std::int64_t omr_found[3] = {0, 0, 0};
 
-  // Appends a selection of later admissions.
-  void add(Selection&& later) {
-    candidates.reserve(candidates.size() + later.candidates.size());
-    for (auto& s : later.candidates) candidates.push_back(std::move(s));
+  // Adds the counts of a selection of later admissions (not its candidates).
+  void add_counts(const Selection& later) {
     for (int r = 0; r < kReasons; ++r) dropped[r] += later.dropped[r];
     duplicate_diagnoses += later.duplicate_diagnoses;
     unknown_codes += later.unknown_codes;
@@ -119,16 +218,31 @@ struct Selection {
   }
 };
 
-// The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop reasons.
-Selection select_admissions(const Context& c, std::span<const Admission> admissions) {
+// admission_type_phrase for the few distinct types of a table, each looked up once.
+class AdmissionTypePhrases {
+ public:
+  const std::string& operator()(std::string_view type) {
+    for (const auto& [known, phrase] : seen_)
+      if (known == type) return phrase;
+    return seen_.emplace_back(std::string(type), admission_type_phrase(type)).second;
+  }
+
+ private:
+  std::deque<std::pair<std::string, std::string>> seen_;  // a deque: returned phrases stay in place
+};
+
+// The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop
+// reasons. Candidates are appended to `out.candidates`, which the caller may have reserved.
+void select_admissions(const Context& c, std::span<const Admission> admissions, Selection& out) {
   const HospTables& t = c.t;
   const PrepConfig& config = c.config;
-  Selection out;
-  if (admissions.empty()) return out;
+  if (admissions.empty()) return;
   auto by_admission = [](const auto& row, std::int64_t hadm_id) { return row.hadm_id < hadm_id; };
   auto diagnosis = std::lower_bound(t.diagnoses.begin(), t.diagnoses.end(), admissions.front().hadm_id, by_admission);
   auto prescription =
       std::lower_bound(t.prescriptions.begin(), t.prescriptions.end(), admissions.front().hadm_id, by_admission);
+  AdmissionTypePhrases phrases;
+  std::vector<std::int32_t> drugs, diagnoses;  // of one admission; copied into the sample at their final size
   for (const auto& a : admissions) {
     while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
     auto diagnosis_end = diagnosis;
@@ -137,12 +251,12 @@ Selection select_admissions(const Context& c, std::span<const Admission> admissi
     auto prescription_end = prescription;
     while (prescription_end != t.prescriptions.end() && prescription_end->hadm_id == a.hadm_id) ++prescription_end;
 
-    auto patient = c.patients.find(a.subject_id);
-    if (patient == c.patients.end()) {
+    const PatientIndex::Entry* patient = c.patients.find(a.subject_id);
+    if (!patient) {
       ++out.dropped[0];
       continue;
     }
-    const Patient& p = *patient->second;
+    const Patient& p = *patient->patient;
     std::optional<int> age;
     if (p.anchor_age) age = *p.anchor_age + a.admit_year - p.anchor_year;
     if (age && (*age < config.min_age || *age > config.max_age)) {
@@ -157,34 +271,37 @@ Selection select_admissions(const Context& c, std::span<const Admission> admissi
       ++out.dropped[3];
       continue;
     }
-    Sample s;
     std::int64_t therapeutic = 0;
+    drugs.clear();
     for (auto it = prescription; it != prescription_end; ++it) {
       const std::int32_t drug = c.products[it->product].drug;
       if (drug < 0) continue;
       therapeutic += it->rows;
-      s.drugs.push_back(drug);
+      drugs.push_back(drug);
     }
-    if (s.drugs.empty()) {
+    if (drugs.empty()) {
       ++out.dropped[4];
       continue;
     }
-    std::sort(s.drugs.begin(), s.drugs.end());
-    s.drugs.erase(std::unique(s.drugs.begin(), s.drugs.end()), s.drugs.end());
-    out.folded_rows += therapeutic - static_cast<std::int64_t>(s.drugs.size());
+    std::sort(drugs.begin(), drugs.end());
+    drugs.erase(std::unique(drugs.begin(), drugs.end()), drugs.end());
+    out.folded_rows += therapeutic - static_cast<std::int64_t>(drugs.size());
 
+    diagnoses.clear();
     for (auto it = diagnosis; it != diagnosis_end; ++it) {
-      if (std::find(s.diagnoses.begin(), s.diagnoses.end(), it->code) != s.diagnoses.end()) {
+      if (std::find(diagnoses.begin(), diagnoses.end(), it->code) != diagnoses.end()) {
         ++out.duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
         continue;
       }
       out.unknown_codes += !c.code_titles[it->code];
-      s.diagnoses.push_back(it->code);
+      diagnoses.push_back(it->code);
     }
 
-    OmrChoice omr = choose_omr(t.omr, a, config);
-    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
-                 admission_type_phrase(a.admission_type)};
+    OmrChoice omr = choose_omr(patient->omr, a, config);
+    Sample& s = out.candidates.emplace_back();
+    s.drugs.assign(drugs.begin(), drugs.end());
+    s.diagnoses.assign(diagnoses.begin(), diagnoses.end());
+    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi, phrases(a.admission_type)};
     out.age_unknown += !age;
     out.age_90_or_older += age && *age >= 90;
     out.sex_unknown += s.patient.sex.empty();
@@ -195,28 +312,62 @@ Selection select_admissions(const Context& c, std::span<const Admission> admissi
     s.subject_id = a.subject_id;
     s.hadm_id = a.hadm_id;
     s.admit_day = a.admit_day;
-    out.candidates.push_back(std::move(s));
   }
-  return out;
+}
+
+// Nearest-rank percentile of the candidates' distinct-drug counts (the largest count at 100), from a
+// histogram of the counts: the same value as sorting them all.
+std::size_t drug_count_limit(const std::vector<Sample>& first, const std::vector<Sample>& second, double percentile) {
+  std::vector<std::size_t> histogram;
+  for (const auto* candidates : {&first, &second})
+    for (const auto& s : *candidates) {
+      if (s.drugs.size() >= histogram.size()) histogram.resize(s.drugs.size() + 1, 0);
+      ++histogram[s.drugs.size()];
+    }
+  const std::size_t total = first.size() + second.size();
+  if (total == 0) return 0;
+  std::size_t rank = total;  // the largest count
+  if (percentile < 100)
+    rank = std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(percentile / 100.0 * total)), 1, total);
+  std::size_t seen = 0;
+  for (std::size_t count = 0;; ++count) {
+    seen += histogram[count];
+    if (seen >= rank) return count;
+  }
 }
 
 }  // namespace
 
-void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
-                   std::vector<std::string>& drugs) {
-  prompt.patient = sample.patient;
-  prompt.diagnoses.resize(sample.diagnoses.size());
-  for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) {
-    const DiagnosisCode& code = tables.codes[sample.diagnoses[i]];
-    const std::string* title = cohort.code_titles[sample.diagnoses[i]];
-    DiagnosisLine& line = prompt.diagnoses[i];
-    line.icd_version = code.icd_version;
-    line.icd_code.assign(code.icd_code);
-    if (title) line.title.assign(*title);
-    else line.title.clear();
+namespace {
+
+// Fills cohort.code_lines from the codes and cohort.code_titles; the text goes into cohort.code_text,
+// sized first so that the views stay valid.
+void set_code_lines(Cohort& cohort, const std::vector<DiagnosisCode>& codes) {
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < codes.size(); ++i)
+    bytes += codes[i].icd_code.size() + (cohort.code_titles[i] ? cohort.code_titles[i]->size() : 0);
+  cohort.code_text.clear();
+  cohort.code_text.reserve(bytes);
+  cohort.code_lines.resize(codes.size());
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    const std::size_t code_at = cohort.code_text.size();
+    cohort.code_text += codes[i].icd_code;
+    const std::size_t title_at = cohort.code_text.size();
+    if (cohort.code_titles[i]) cohort.code_text += *cohort.code_titles[i];
+    cohort.code_lines[i].icd_version = codes[i].icd_version;
+    cohort.code_lines[i].icd_code = std::string_view(cohort.code_text).substr(code_at, title_at - code_at);
+    cohort.code_lines[i].title = std::string_view(cohort.code_text).substr(title_at, cohort.code_text.size() - title_at);
   }
+}
+
+}  // namespace
+
+void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
+                  std::vector<std::string_view>& drugs) {
+  diagnoses.resize(sample.diagnoses.size());
+  for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) diagnoses[i] = cohort.code_lines[sample.diagnoses[i]];
   drugs.resize(sample.drugs.size());
-  for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i].assign(cohort.drug_names[sample.drugs[i]]);
+  for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i] = cohort.drug_names[sample.drugs[i]];
 }
 
 std::string admission_type_phrase(std::string_view type) {
@@ -293,9 +444,9 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     if (auto title = t.icd_titles.find(icd_key(t.codes[i].icd_version, t.codes[i].icd_code));
         title != t.icd_titles.end())
       cohort.code_titles[i] = &title->second;
+  set_code_lines(cohort, t.codes);
 
-  std::unordered_map<std::int64_t, const Patient*> patients;
-  for (const auto& p : t.patients) patients[p.subject_id] = &p;
+  const PatientIndex patients(t, config);
 
   // The drop reasons, in the order they are checked (the report lists them in this order).
   const std::string reasons[kReasons] = {"1 no patients row for the subject",
@@ -303,60 +454,44 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
                                          "3 no diagnoses", "4 no prescriptions",
                                          "5 only non-therapeutic prescriptions"};
 
-  // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order.
+  // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order. The
+  // first half's vector has room for all, so the second half is appended without moving the first.
   const Context context{t, config, products, cohort.code_titles, patients};
   const std::span<const Admission> admissions(t.admissions);
   const std::size_t half = admissions.size() / 2;
-  Selection first, second;
-  std::int64_t orphan_prescriptions = 0;
-  std::exception_ptr helper_error;
-  std::thread helper([&] {
-    try {
-      second = select_admissions(context, admissions.subspan(half));
-      orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
-    } catch (...) {
-      helper_error = std::current_exception();
-    }
+  Selection selection[2];
+  selection[0].candidates.reserve(admissions.size());
+  selection[1].candidates.reserve(admissions.size() - half);
+  std::int64_t orphan_prescriptions = 0, orphan_diagnoses = 0;
+  on_two_threads([&](int part) {
+    select_admissions(context, part == 0 ? admissions.first(half) : admissions.subspan(half), selection[part]);
+    if (part == 0) orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
+    else orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
   });
-  struct JoinOnExit {
-    std::thread& thread;
-    ~JoinOnExit() {
-      if (thread.joinable()) thread.join();
-    }
-  } join_on_exit{helper};
-  first = select_admissions(context, admissions.first(half));
-  const std::int64_t orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
-  std::int64_t implausible_omr = 0;
-  for (const auto& m : t.omr) implausible_omr += !plausible(m, config);
-  helper.join();
-  if (helper_error) std::rethrow_exception(helper_error);
-  first.add(std::move(second));
-  const Selection& selected = first;
+
+  // Drug-list length outlier: nearest-rank percentile over the admissions still in.
+  const std::size_t limit =
+      drug_count_limit(selection[0].candidates, selection[1].candidates, config.drug_count_percentile);
+  const std::string too_many = fmt::format("6 more distinct drugs than the {}th percentile ({})",
+                                           config.drug_count_percentile, limit);
+  std::int64_t too_many_drugs[2] = {0, 0};
+  on_two_threads([&](int part) {
+    too_many_drugs[part] = std::erase_if(selection[part].candidates, [&](const Sample& s) { return s.drugs.size() > limit; });
+  });
+  std::vector<Sample>& samples = selection[0].candidates;
+  for (auto& s : selection[1].candidates) samples.push_back(std::move(s));
+  cohort.samples = std::move(samples);
+
+  Selection& selected = selection[0];
+  selected.add_counts(selection[1]);
   for (int r = 0; r < kReasons; ++r) cohort.drops[reasons[r]] = selected.dropped[r];
-  auto drop = [&](const std::string& reason) { ++cohort.drops[reason]; };
-  std::vector<Sample> candidates = std::move(first.candidates);
+  cohort.drops[too_many] = too_many_drugs[0] + too_many_drugs[1];
   const std::int64_t duplicate_diagnoses = selected.duplicate_diagnoses, unknown_codes = selected.unknown_codes,
                      folded_rows = selected.folded_rows, age_unknown = selected.age_unknown,
                      sex_unknown = selected.sex_unknown, age_90_or_older = selected.age_90_or_older,
                      bmi_computed = selected.bmi_computed;
   const std::int64_t* omr_found = selected.omr_found;
-
-  // Drug-list length outlier: nearest-rank percentile over the admissions still in.
-  std::vector<std::size_t> counts;
-  for (const auto& s : candidates) counts.push_back(s.drugs.size());
-  std::sort(counts.begin(), counts.end());
-  std::size_t limit = counts.empty() ? 0 : counts.back();
-  if (!counts.empty() && config.drug_count_percentile < 100) {
-    auto rank = static_cast<std::size_t>(std::ceil(config.drug_count_percentile / 100.0 * counts.size()));
-    limit = counts[std::clamp<std::size_t>(rank, 1, counts.size()) - 1];
-  }
-  const std::string too_many = fmt::format("6 more distinct drugs than the {}th percentile ({})",
-                                           config.drug_count_percentile, limit);
-  cohort.drops[too_many] = 0;
-  for (auto& s : candidates) {
-    if (s.drugs.size() > limit) drop(too_many);
-    else cohort.samples.push_back(std::move(s));
-  }
+  const std::int64_t implausible_omr = patients.implausible_omr();
 
   const double share = therapeutic_rows ? double(via[0] + via[1] + via[2]) / therapeutic_rows : 0.0;
   stats["prescriptions"] = {

@@ -37,6 +37,10 @@ struct Cohort {
   std::vector<std::string> drug_names;  // canonical names of the therapeutic drugs, sorted
   std::vector<DrugInfo> drugs;          // per drug_names id
   std::vector<const std::string*> code_titles;  // per HospTables::codes id; nullptr when not in d_icd_diagnoses
+  // Per HospTables::codes id: the code and its title ("" when unknown) as views into `code_text`, one
+  // compact block that stays in cache while the samples are rendered in shuffled order.
+  std::vector<DiagnosisView> code_lines;
+  std::string code_text;
   std::map<std::string, std::int64_t> drops;  // reason → admissions, in the order the checks run
   nlohmann::ordered_json stats;               // counts for the report (no identifiers)
 };
@@ -44,10 +48,10 @@ struct Cohort {
 Cohort build_cohort(const HospTables& tables, const PrepConfig& config, const DrugNormaliser& normaliser,
                     const AtcMap& atc);
 
-// The sample's prompt and drug names, written into `prompt` and `drugs` (reused between calls, so
-// rendering many samples allocates little).
-void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
-                   std::vector<std::string>& drugs);
+// The sample's diagnosis lines and drug names as views into `cohort`, written into `diagnoses` and
+// `drugs` (reused between calls, so rendering many samples allocates nothing); see append_user.
+void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
+                  std::vector<std::string_view>& drugs);
 
 // Readable admission type ("EW EMER." → "emergency"); unknown values are lower-cased as they are.
 std::string admission_type_phrase(std::string_view admission_type);

@@ -13,9 +13,21 @@
 namespace rxlm::clinical {
 namespace {
 
-std::string number(const std::optional<double>& value, int decimals, std::string_view unit) {
-  if (!value) return "unknown";
-  return fmt::format("{:.{}f}{}", *value, decimals, unit);
+std::string_view or_unknown(std::string_view text) { return text.empty() ? "unknown" : text; }
+
+void append_integer(std::string& out, long long value) {
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+}
+
+// "unknown" or the value with `decimals` places (fmt's "{:.Nf}", so ties round as they always did), then `unit`.
+void append_measurement(std::string& out, const std::optional<double>& value, int decimals, std::string_view unit) {
+  if (!value) {
+    out += "unknown";
+    return;
+  }
+  fmt::format_to(std::back_inserter(out), "{:.{}f}", *value, decimals);
+  out += unit;
 }
 
 bool name_char(char c) {
@@ -34,25 +46,59 @@ const std::string& system_prompt() {
 }
 
 std::string render_user(const AdmissionPrompt& admission) {
-  const PatientFacts& p = admission.patient;
-  std::string age = !p.age ? "unknown" : *p.age >= 90 ? "90 or older" : std::to_string(*p.age);
-  std::string out = fmt::format("Patient: age {}, sex {}, height {}, weight {}, BMI {}, admission type {}.\n", age,
-                                p.sex.empty() ? "unknown" : p.sex, number(p.height_cm, 0, " cm"),
-                                number(p.weight_kg, 1, " kg"), number(p.bmi, 1, ""),
-                                p.admission_type.empty() ? "unknown" : p.admission_type);
-  out += "Diagnoses (in coded order):\n";
-  int index = 0;
-  for (const auto& d : admission.diagnoses)
-    out += fmt::format("{}. ICD-{} {}: {}\n", ++index, d.icd_version, d.icd_code,
-                       d.title.empty() ? "title unknown" : d.title);
-  out += "List the drugs to prescribe for this admission.";
+  std::vector<DiagnosisView> diagnoses;
+  diagnoses.reserve(admission.diagnoses.size());
+  for (const auto& d : admission.diagnoses) diagnoses.push_back({d.icd_version, d.icd_code, d.title});
+  std::string out;
+  append_user(out, admission.patient, diagnoses);
   return out;
+}
+
+void append_user(std::string& out, const PatientFacts& p, std::span<const DiagnosisView> diagnoses) {
+  out += "Patient: age ";
+  if (!p.age) out += "unknown";
+  else if (*p.age >= 90) out += "90 or older";
+  else append_integer(out, *p.age);
+  out += ", sex ";
+  out += or_unknown(p.sex);
+  out += ", height ";
+  append_measurement(out, p.height_cm, 0, " cm");
+  out += ", weight ";
+  append_measurement(out, p.weight_kg, 1, " kg");
+  out += ", BMI ";
+  append_measurement(out, p.bmi, 1, "");
+  out += ", admission type ";
+  out += or_unknown(p.admission_type);
+  out += ".\nDiagnoses (in coded order):\n";
+  int index = 0;
+  for (const auto& d : diagnoses) {  // "<index>. ICD-<version> <code>: <title>"
+    append_integer(out, ++index);
+    out += ". ICD-";
+    append_integer(out, d.icd_version);
+    out += ' ';
+    out += d.icd_code;
+    out += ": ";
+    out += d.title.empty() ? std::string_view("title unknown") : d.title;
+    out += '\n';
+  }
+  out += "List the drugs to prescribe for this admission.";
 }
 
 std::string render_answer(const std::vector<std::string>& drugs) {
   std::string out = "Drugs:";
-  for (const auto& drug : drugs) out += "\n- " + drug;
+  for (const auto& drug : drugs) {
+    out += "\n- ";
+    out += drug;
+  }
   return out;
+}
+
+void append_answer(std::string& out, std::span<const std::string_view> drugs) {
+  out += "Drugs:";
+  for (const auto drug : drugs) {
+    out += "\n- ";
+    out += drug;
+  }
 }
 
 nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
@@ -68,9 +114,13 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
 }
 
 void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json) {
-  out += R"({"messages":[{"role":"system","content":)";
-  append_json_string(out, system_prompt());
-  out += R"(},{"role":"user","content":)";
+  // Everything up to the user message is the same on every line: escaped once.
+  static const std::string head = [] {
+    std::string text = R"({"messages":[{"role":"system","content":)";
+    append_json_string(text, system_prompt());
+    return text + R"(},{"role":"user","content":)";
+  }();
+  out += head;
   append_json_string(out, user);
   out += R"(},{"role":"assistant","content":)";
   append_json_string(out, answer);
