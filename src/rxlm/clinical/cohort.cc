@@ -140,6 +140,18 @@ class PatientIndex {
     }
   }
 
+  // Starts fetching the subject's slot; `find` for it a few admissions later then hits the cache.
+  void prefetch_slot(std::int64_t subject_id) const { __builtin_prefetch(&slots_[slot_of(subject_id)]); }
+
+  // Starts fetching the subject's patients row and first omr rows (after prefetch_slot).
+  void prefetch_rows(std::int64_t subject_id) const {
+    if (const Entry* e = find(subject_id)) {
+      __builtin_prefetch(e->patient);
+      for (std::size_t offset = 0; offset < std::min<std::size_t>(e->omr.size_bytes(), 256); offset += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(e->omr.data()) + offset);
+    }
+  }
+
   std::int64_t implausible_omr() const { return implausible_omr_; }
 
  private:
@@ -243,7 +255,12 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
       std::lower_bound(t.prescriptions.begin(), t.prescriptions.end(), admissions.front().hadm_id, by_admission);
   AdmissionTypePhrases phrases;
   std::vector<std::int32_t> drugs, diagnoses;  // of one admission; copied into the sample at their final size
-  for (const auto& a : admissions) {
+  // The subjects of hadm_id-ordered admissions are in random order: their rows are fetched ahead.
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < admissions.size(); ++i) {
+    if (i + kAhead < admissions.size()) c.patients.prefetch_slot(admissions[i + kAhead].subject_id);
+    if (i + kAhead / 2 < admissions.size()) c.patients.prefetch_rows(admissions[i + kAhead / 2].subject_id);
+    const Admission& a = admissions[i];
     while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
     auto diagnosis_end = diagnosis;
     while (diagnosis_end != t.diagnoses.end() && diagnosis_end->hadm_id == a.hadm_id) ++diagnosis_end;

@@ -98,7 +98,7 @@ void prefetch_lists(const Sample& s) {
 
 // JSONL lines of a run of samples, back to back.
 struct RenderedBatch {
-  std::string bytes;
+  TextBuffer bytes;  // reused from batch to batch
   std::vector<std::size_t> ends;    // where each sample's line ends in `bytes`
   std::vector<std::size_t> tokens;  // per sample, only when a tokenizer is set
 };
@@ -265,7 +265,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     batch.tokens.clear();
     std::vector<DiagnosisView> diagnoses;
     std::vector<std::string_view> drugs;
-    std::string user, answer, meta;
+    std::string user, answer, meta, line;
     for (std::size_t i = first; i < first + count; ++i) {
       if (i + kPrefetch < first + count) prefetch_struct(cohort.samples[output[i + kPrefetch]]);
       if (i + kPrefetch / 2 < first + count) prefetch_lists(cohort.samples[output[i + kPrefetch / 2]]);
@@ -280,12 +280,22 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
       }
       meta += "]}";
       sample_lines(cohort, s, diagnoses, drugs);
-      user.clear();
-      append_user(user, s.patient, diagnoses);
-      answer.clear();
-      append_answer(answer, drugs);
-      if (tokenizer) batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
-      append_chat_line(batch.bytes, user, answer, meta);
+      if (tokenizer) {
+        user.clear();
+        append_user(user, s.patient, diagnoses);
+        answer.clear();
+        append_answer(answer, drugs);
+        batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
+      }
+      if (!append_chat_line(batch.bytes, s.patient, diagnoses, drugs, meta)) {  // text beyond ASCII
+        user.clear();
+        append_user(user, s.patient, diagnoses);
+        answer.clear();
+        append_answer(answer, drugs);
+        line.clear();
+        append_chat_line(line, user, answer, meta);
+        batch.bytes.append(line);
+      }
       batch.ends.push_back(batch.bytes.size());
     }
   };
@@ -304,7 +314,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
       }
       const std::size_t split = split_of[sample];
       const std::size_t begin = k == 0 ? 0 : batch.ends[k - 1];
-      split_file[split]->write(std::string_view(batch.bytes).substr(begin, batch.ends[k] - begin));
+      split_file[split]->write(batch.bytes.view().substr(begin, batch.ends[k] - begin));
       if (links) {
         std::string id;
         append_sample_id(id, first + k);

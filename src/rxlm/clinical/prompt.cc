@@ -15,20 +15,113 @@ namespace {
 
 std::string_view or_unknown(std::string_view text) { return text.empty() ? "unknown" : text; }
 
-void append_integer(std::string& out, long long value) {
-  char digits[24];
-  out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+// The user and assistant messages, written through a sink: `text` takes format text (plain ASCII, no
+// line ends, nothing JSON escapes), `line_end` a line end, `value` a field's text, `integer` and
+// `measurement` numbers. The format lives here only; the sinks below write it as it is or as JSON.
+template <class Sink>
+void write_user(Sink& out, const PatientFacts& p, std::span<const DiagnosisView> diagnoses) {
+  out.text("Patient: age ");
+  if (!p.age) out.text("unknown");
+  else if (*p.age >= 90) out.text("90 or older");
+  else out.integer(*p.age);
+  out.text(", sex ");
+  out.value(or_unknown(p.sex));
+  out.text(", height ");
+  out.measurement(p.height_cm, 0, " cm");
+  out.text(", weight ");
+  out.measurement(p.weight_kg, 1, " kg");
+  out.text(", BMI ");
+  out.measurement(p.bmi, 1, "");
+  out.text(", admission type ");
+  out.value(or_unknown(p.admission_type));
+  out.text(".");
+  out.line_end();
+  out.text("Diagnoses (in coded order):");
+  out.line_end();
+  int index = 0;
+  for (const auto& d : diagnoses) {  // "<index>. ICD-<version> <code>: <title>"
+    out.integer(++index);
+    out.text(". ICD-");
+    out.integer(d.icd_version);
+    out.text(" ");
+    out.value(d.icd_code);
+    out.text(": ");
+    out.value(d.title.empty() ? std::string_view("title unknown") : d.title);
+    out.line_end();
+  }
+  out.text("List the drugs to prescribe for this admission.");
 }
 
-// "unknown" or the value with `decimals` places (fmt's "{:.Nf}", so ties round as they always did), then `unit`.
-void append_measurement(std::string& out, const std::optional<double>& value, int decimals, std::string_view unit) {
-  if (!value) {
-    out += "unknown";
-    return;
+template <class Sink, class Drugs>
+void write_answer(Sink& out, const Drugs& drugs) {
+  out.text("Drugs:");
+  for (const auto& drug : drugs) {
+    out.line_end();
+    out.text("- ");
+    out.value(drug);
   }
-  fmt::format_to(std::back_inserter(out), "{:.{}f}", *value, decimals);
-  out += unit;
 }
+
+// A measurement as fmt's "{:.Nf}" writes it (so ties round as they always did), into `digits`.
+void format_measurement(fmt::memory_buffer& digits, double value, int decimals) {
+  digits.clear();
+  fmt::format_to(std::back_inserter(digits), "{:.{}f}", value, decimals);
+}
+
+// Writes the messages as they are.
+struct PlainSink {
+  std::string& out;
+  void text(std::string_view t) { out += t; }
+  void line_end() { out += '\n'; }
+  void value(std::string_view t) { out += t; }
+  void integer(long long value) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  }
+  void measurement(const std::optional<double>& value, int decimals, std::string_view unit) {
+    if (!value) return text("unknown");
+    fmt::memory_buffer digits;
+    format_measurement(digits, *value, decimals);
+    out.append(digits.data(), digits.size());
+    out += unit;
+  }
+};
+
+// Writes the messages as the inside of JSON string literals, straight into a TextBuffer. `failed` is
+// set when a value has a byte >= 0x80 (whose UTF-8 append_json_string has to check).
+struct JsonSink {
+  TextBuffer& out;
+  bool failed = false;
+  void text(std::string_view t) { out.append(t); }
+  void line_end() { out.append("\\n"); }
+  void value(std::string_view t) {
+    if (char* end = write_json_chars(out.reserve(json_chars_room(t.size())), t)) out.set_end(end);
+    else failed = true;
+  }
+  void integer(long long value) {
+    char* at = out.reserve(24);
+    out.set_end(std::to_chars(at, at + 24, value).ptr);
+  }
+  void measurement(const std::optional<double>& value, int decimals, std::string_view unit) {
+    if (!value) return text("unknown");
+    fmt::memory_buffer digits;  // digits, '-', '.', "inf" or "nan": nothing to escape
+    format_measurement(digits, *value, decimals);
+    out.append(std::string_view(digits.data(), digits.size()));
+    out.append(unit);
+  }
+};
+
+// Everything up to the user message is the same on every line: escaped once.
+const std::string& chat_line_head() {
+  static const std::string head = [] {
+    std::string text = R"({"messages":[{"role":"system","content":)";
+    append_json_string(text, system_prompt());
+    return text + R"(},{"role":"user","content":)";
+  }();
+  return head;
+}
+
+constexpr std::string_view kChatLineMiddle = R"(},{"role":"assistant","content":)";
 
 bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '/' || c == '-' || c == '.' ||
@@ -54,51 +147,21 @@ std::string render_user(const AdmissionPrompt& admission) {
   return out;
 }
 
-void append_user(std::string& out, const PatientFacts& p, std::span<const DiagnosisView> diagnoses) {
-  out += "Patient: age ";
-  if (!p.age) out += "unknown";
-  else if (*p.age >= 90) out += "90 or older";
-  else append_integer(out, *p.age);
-  out += ", sex ";
-  out += or_unknown(p.sex);
-  out += ", height ";
-  append_measurement(out, p.height_cm, 0, " cm");
-  out += ", weight ";
-  append_measurement(out, p.weight_kg, 1, " kg");
-  out += ", BMI ";
-  append_measurement(out, p.bmi, 1, "");
-  out += ", admission type ";
-  out += or_unknown(p.admission_type);
-  out += ".\nDiagnoses (in coded order):\n";
-  int index = 0;
-  for (const auto& d : diagnoses) {  // "<index>. ICD-<version> <code>: <title>"
-    append_integer(out, ++index);
-    out += ". ICD-";
-    append_integer(out, d.icd_version);
-    out += ' ';
-    out += d.icd_code;
-    out += ": ";
-    out += d.title.empty() ? std::string_view("title unknown") : d.title;
-    out += '\n';
-  }
-  out += "List the drugs to prescribe for this admission.";
+void append_user(std::string& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses) {
+  PlainSink sink{out};
+  write_user(sink, patient, diagnoses);
 }
 
 std::string render_answer(const std::vector<std::string>& drugs) {
-  std::string out = "Drugs:";
-  for (const auto& drug : drugs) {
-    out += "\n- ";
-    out += drug;
-  }
+  std::string out;
+  PlainSink sink{out};
+  write_answer(sink, drugs);
   return out;
 }
 
 void append_answer(std::string& out, std::span<const std::string_view> drugs) {
-  out += "Drugs:";
-  for (const auto drug : drugs) {
-    out += "\n- ";
-    out += drug;
-  }
+  PlainSink sink{out};
+  write_answer(sink, drugs);
 }
 
 nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
@@ -114,15 +177,9 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
 }
 
 void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json) {
-  // Everything up to the user message is the same on every line: escaped once.
-  static const std::string head = [] {
-    std::string text = R"({"messages":[{"role":"system","content":)";
-    append_json_string(text, system_prompt());
-    return text + R"(},{"role":"user","content":)";
-  }();
-  out += head;
+  out += chat_line_head();
   append_json_string(out, user);
-  out += R"(},{"role":"assistant","content":)";
+  out += kChatLineMiddle;
   append_json_string(out, answer);
   out += "}]";
   if (!meta_json.empty()) {
@@ -130,6 +187,27 @@ void append_chat_line(std::string& out, std::string_view user, std::string_view 
     out += meta_json;
   }
   out += "}\n";
+}
+
+bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
+                      std::span<const std::string_view> drugs, std::string_view meta_json) {
+  const std::size_t start = out.size();
+  JsonSink sink{out};
+  out.append(chat_line_head());
+  out.append("\"");
+  write_user(sink, patient, diagnoses);
+  out.append("\"");
+  out.append(kChatLineMiddle);
+  out.append("\"");
+  write_answer(sink, drugs);
+  out.append("\"}]");
+  if (!meta_json.empty()) {
+    out.append(R"(,"meta":)");
+    out.append(meta_json);
+  }
+  out.append("}\n");
+  if (sink.failed) out.resize_down(start);
+  return !sink.failed;
 }
 
 ParsedAnswer parse_answer(std::string_view text) {

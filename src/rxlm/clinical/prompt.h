@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "rxlm/io/jsonl.h"
+
 namespace rxlm::clinical {
 
 // Patient physical information; nullopt / empty renders as "unknown", never a guess.
@@ -66,6 +68,11 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
 // JSON tree (prep emits hundreds of thousands). `user` and `answer` come from render_user and
 // render_answer; `meta_json` is a serialised JSON object, or empty for no meta.
 void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json);
+// The same line for the same messages (append_user, append_answer), written in one pass straight from
+// the views into `out`. Returns false, leaving `out` as it was, when a text has a byte >= 0x80; the
+// caller then takes the append_chat_line above, which checks UTF-8 exactly as nlohmann does.
+bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
+                      std::span<const std::string_view> drugs, std::string_view meta_json);
 
 struct ParsedAnswer {
   bool ok = false;

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
@@ -278,6 +279,132 @@ void append_json_string(std::string& out, std::string_view text) {
   }
   out.append(text.data() + run, text.size() - run);
   out.push_back('"');
+}
+
+namespace {
+
+#ifdef __AVX2__
+// Bit i set where byte i of `v` needs escaping or is >= 0x80 (negative as a signed byte, so "< 0x20").
+std::uint32_t special_bytes(__m256i v) {
+  const __m256i special = _mm256_or_si256(
+      _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
+      _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')), _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(special));
+}
+
+std::uint32_t special_bytes(__m128i v) {
+  const __m128i special = _mm_or_si128(
+      _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(special));
+}
+
+// Loads `Width` (4, 8 or 16) bytes.
+template <int Width>
+__m128i load(const char* p) {
+  if constexpr (Width == 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (Width == 8) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  std::int32_t word;
+  std::memcpy(&word, p, 4);
+  return _mm_cvtsi32_si128(word);
+}
+
+template <int Width>
+void store(char* p, __m128i v) {
+  if constexpr (Width == 16) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+  if constexpr (Width == 8) return _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v);
+  const std::int32_t word = _mm_cvtsi128_si32(v);
+  std::memcpy(p, &word, 4);
+}
+
+// For Width <= n < 2 * Width: copies the n bytes at `in` to `out` as two overlapping blocks, the first
+// and the last Width bytes, so nothing outside them is read. Returns how many lead the first special byte
+// (n when there is none); bytes copied past it are overwritten later.
+template <int Width>
+std::size_t copy_short(const char* in, std::size_t n, char* out) {
+  const __m128i first = load<Width>(in), last = load<Width>(in + n - Width);
+  store<Width>(out, first);
+  store<Width>(out + n - Width, last);
+  constexpr std::uint32_t lanes = (1u << Width) - 1;  // load<4>/<8> zero the upper lanes, which count as special
+  if (const std::uint32_t mask = special_bytes(first) & lanes) return static_cast<std::size_t>(__builtin_ctz(mask));
+  // The overlap was checked clean in `first`, so the first special of `last` is the first of all.
+  if (const std::uint32_t mask = special_bytes(last) & lanes) return n - Width + static_cast<std::size_t>(__builtin_ctz(mask));
+  return n;
+}
+#endif
+
+// Copies bytes from `in` to `out` up to the first special byte (or `end`); both advance past the copy.
+// Writes up to 32 bytes past the copy at `out`.
+void copy_plain_run(const char*& in, const char* end, char*& out) {
+#ifdef __AVX2__
+  // Whole blocks are stored as they are, then the output is cut back to the first special byte.
+  while (end - in >= 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
+    if (const std::uint32_t mask = special_bytes(v)) {
+      in += __builtin_ctz(mask);
+      out += __builtin_ctz(mask);
+      return;
+    }
+    in += 32;
+    out += 32;
+  }
+  const auto left = static_cast<std::size_t>(end - in);
+  std::size_t plain = 0;
+  if (left >= 16) plain = copy_short<16>(in, left, out);
+  else if (left >= 8) plain = copy_short<8>(in, left, out);
+  else if (left >= 4) plain = copy_short<4>(in, left, out);
+  else
+    while (plain < left) {
+      const auto c = static_cast<unsigned char>(in[plain]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+      out[plain++] = static_cast<char>(c);
+    }
+  in += plain;
+  out += plain;
+#else
+  while (in != end) {
+    const auto c = static_cast<unsigned char>(*in);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return;
+    *out++ = *in++;
+  }
+#endif
+}
+
+}  // namespace
+
+char* write_json_chars(char* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const char* in = text.data();
+  const char* const end = in + text.size();
+  for (;;) {
+    copy_plain_run(in, end, out);
+    if (in == end) return out;
+    const char c = *in++;
+    switch (c) {
+      case '"': *out++ = '\\', *out++ = '"'; break;
+      case '\\': *out++ = '\\', *out++ = '\\'; break;
+      case '\b': *out++ = '\\', *out++ = 'b'; break;
+      case '\f': *out++ = '\\', *out++ = 'f'; break;
+      case '\n': *out++ = '\\', *out++ = 'n'; break;
+      case '\r': *out++ = '\\', *out++ = 'r'; break;
+      case '\t': *out++ = '\\', *out++ = 't'; break;
+      default:
+        if (static_cast<unsigned char>(c) >= 0x80) return nullptr;
+        std::memcpy(out, "\\u00", 4);
+        out[4] = kHex[(c >> 4) & 0xF];
+        out[5] = kHex[c & 0xF];
+        out += 6;
+    }
+  }
+}
+
+void TextBuffer::grow(std::size_t bytes) {
+  const std::size_t capacity = std::max({capacity_ * 2, size_ + bytes, std::size_t{1} << 16});
+  std::unique_ptr<char[]> data(new char[capacity]);  // not zero-filled
+  if (size_) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
