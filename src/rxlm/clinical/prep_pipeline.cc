@@ -47,7 +47,9 @@ void append_sample_id(std::string& out, std::size_t index) {
 // samples by admission date, then hadm_id. Every key is distinct, so this is the order of a sort by
 // (rank, admit_day, hadm_id); it is made by bucketing on the rank, with an open-addressing table from
 // subject to rank (no node per patient, about one cache miss per sample).
-std::vector<std::size_t> output_order(const std::vector<Sample>& samples, const std::vector<std::int64_t>& patient_order) {
+// Also sets rank_of[i], the rank of sample i's patient.
+std::vector<std::size_t> output_order(const std::vector<Sample>& samples, const std::vector<std::int64_t>& patient_order,
+                                      std::vector<std::size_t>& rank_of) {
   constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
   struct Slot {
     std::int64_t subject_id = kEmpty;
@@ -63,7 +65,8 @@ std::vector<std::size_t> output_order(const std::vector<Sample>& samples, const 
   for (std::size_t rank = 0; rank < patient_order.size(); ++rank)
     slots[slot_of(patient_order[rank])] = {patient_order[rank], rank};
 
-  std::vector<std::size_t> rank_of(samples.size()), bucket(patient_order.size() + 1, 0);
+  rank_of.assign(samples.size(), 0);
+  std::vector<std::size_t> bucket(patient_order.size() + 1, 0);
   for (std::size_t i = 0; i < samples.size(); ++i) {
     const Slot& slot = slots[slot_of(samples[i].subject_id)];
     if (slot.subject_id != samples[i].subject_id) fail("internal: subject of sample {} not in the patient order", i);
@@ -202,29 +205,35 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     split_names = {"train", "validation", "test"};
   }
   // The split of each sample (an index into split_names) and its place in the output: shuffled patient
-  // order, then admission date, so ids reveal nothing about MIMIC ids. The split map and the patient
-  // order are independent, so they are made on two threads.
-  std::vector<std::uint8_t> split_of(cohort.samples.size());
-  std::vector<std::size_t> output;
+  // order, then admission date, so ids reveal nothing about MIMIC ids. Both come from the distinct
+  // patients (what split_patients and shuffled_patients reduce their input to, so the result is the
+  // same); the split map and the output order are made on two threads.
+  std::vector<std::int64_t> patients = subjects;
+  std::sort(patients.begin(), patients.end());
+  patients.erase(std::unique(patients.begin(), patients.end()), patients.end());
+  std::vector<std::uint32_t> split_by_rank(patients.size()), split_of(cohort.samples.size());
+  std::vector<std::size_t> output, rank_of;
   {
     std::exception_ptr helper_error;
     std::jthread helper([&] {
       try {
-        const auto split = config.folds >= 2 ? fold_patients(subjects, config.seed, config.folds)
-                                             : split_patients(subjects, config.seed, config.validation, config.test);
-        for (std::size_t i = 0; i < split_of.size(); ++i) {
-          const std::string& name = split.at(subjects[i]);
-          split_of[i] = static_cast<std::uint8_t>(std::find(split_names.begin(), split_names.end(), name) -
-                                                  split_names.begin());
+        const auto split = config.folds >= 2 ? fold_patients(patients, config.seed, config.folds)
+                                             : split_patients(patients, config.seed, config.validation, config.test);
+        const auto order = shuffled_patients(patients, config.seed);
+        for (std::size_t rank = 0; rank < order.size(); ++rank) {
+          const std::string& name = split.at(order[rank]);
+          split_by_rank[rank] = static_cast<std::uint32_t>(std::find(split_names.begin(), split_names.end(), name) -
+                                                           split_names.begin());
         }
       } catch (...) {
         helper_error = std::current_exception();
       }
     });
-    output = output_order(cohort.samples, shuffled_patients(subjects, config.seed));
+    output = output_order(cohort.samples, shuffled_patients(patients, config.seed), rank_of);
     helper.join();
     if (helper_error) std::rethrow_exception(helper_error);
   }
+  for (std::size_t i = 0; i < split_of.size(); ++i) split_of[i] = split_by_rank[rank_of[i]];
 
   std::unique_ptr<Tokenizer> tokenizer;
   if (!config.tokenizer.empty()) {

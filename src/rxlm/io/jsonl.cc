@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -52,8 +54,10 @@ AlignedBlock aligned_block() {
 
 }  // namespace
 
-// Double-buffered O_DIRECT writer: the caller fills one aligned block while a background thread writes
-// the other; the unaligned tail is written in finish() after O_DIRECT is switched off.
+// Queued O_DIRECT writer: the caller fills one aligned block while a background thread writes the
+// blocks filled before it, in order. Up to kDirectBlocks blocks per file, so that the disk stays busy
+// while the caller is rendering rather than copying; the unaligned tail is written in finish() after
+// O_DIRECT is switched off.
 class DirectWriter {
  public:
   // nullptr when the file system refuses O_DIRECT.
@@ -89,7 +93,7 @@ class DirectWriter {
   void finish() {
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [this] { return !pending_; });
+      changed_.wait(lock, [this] { return queued_.empty(); });
     }
     int error = error_;
     const std::size_t aligned = filled_ / kDirectAlign * kDirectAlign;
@@ -106,9 +110,11 @@ class DirectWriter {
   }
 
  private:
-  DirectWriter(int fd, std::string name)
-      : fd_(fd), name_(std::move(name)), filling_(aligned_block()), writing_(aligned_block()) {
-    if (!filling_ || !writing_) fail("{}: out of memory for the write buffers", name_);
+  static constexpr std::size_t kDirectBlocks = 4;  // per file: the one being filled and up to 3 queued
+
+  DirectWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)), filling_(aligned_block()) {
+    if (!filling_) fail("{}: out of memory for the write buffers", name_);
+    blocks_ = 1;
     thread_ = std::thread([this] { run(); });
   }
 
@@ -124,39 +130,55 @@ class DirectWriter {
     return error;
   }
 
+  // Queues the full block and takes an empty one: a spare, a new one while fewer than kDirectBlocks
+  // exist, or else the next one the thread has written.
   void hand_off() {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return !pending_; });
     if (error_) fail("{}: write failed ({}); is the disk full?", name_, std::strerror(error_));
-    std::swap(filling_, writing_);
-    pending_ = true;
+    queued_.push_back(std::move(filling_));
     filled_ = 0;
-    lock.unlock();
     changed_.notify_all();
+    if (spare_.empty() && blocks_ < kDirectBlocks) {
+      lock.unlock();
+      AlignedBlock block = aligned_block();
+      if (!block) fail("{}: out of memory for the write buffers", name_);
+      filling_ = std::move(block);
+      lock.lock();
+      ++blocks_;
+      return;
+    }
+    changed_.wait(lock, [this] { return !spare_.empty(); });
+    filling_ = std::move(spare_.back());
+    spare_.pop_back();
   }
 
   void run() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      changed_.wait(lock, [this] { return pending_ || stopping_; });
-      if (!pending_) return;
+      changed_.wait(lock, [this] { return !queued_.empty() || stopping_; });
+      if (queued_.empty()) return;
+      const char* block = queued_.front().get();  // stays at the front (and alive) while it is written
+      const bool skip = error_ || stopping_;       // after a failure, or for a file that is abandoned
       lock.unlock();
-      const int error = error_ ? 0 : write_block(writing_.get(), kDirectBlock);
+      const int error = skip ? 0 : write_block(block, kDirectBlock);
       lock.lock();
       if (error) error_ = error;
-      pending_ = false;
+      spare_.push_back(std::move(queued_.front()));
+      queued_.pop_front();
       changed_.notify_all();
     }
   }
 
   int fd_;
   std::string name_;
-  AlignedBlock filling_, writing_;
-  std::size_t filled_ = 0;
+  AlignedBlock filling_;
+  std::size_t filled_ = 0, blocks_ = 0;  // blocks_: allocated so far
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool pending_ = false, stopping_ = false;  // pending_: writing_ holds a block for the thread
-  int error_ = 0;                             // errno of a failed block write
+  std::deque<AlignedBlock> queued_;  // full blocks in file order; the front one is being written
+  std::vector<AlignedBlock> spare_;  // written blocks to fill again
+  bool stopping_ = false;
+  int error_ = 0;  // errno of a failed block write
   std::thread thread_;
 };
 
