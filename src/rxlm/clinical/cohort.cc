@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cmath>
@@ -180,19 +181,18 @@ class PatientIndex {
   std::int64_t implausible_omr_ = 0;
 };
 
-// Rows (sorted by hadm_id) whose hadm_id is not in `admissions` (sorted, unique): one merge walk.
 std::int64_t source_rows(const DiagnosisRow&) { return 1; }
 std::int64_t source_rows(const PrescriptionRow& p) { return p.rows; }
 
-template <class Rows>
-std::int64_t rows_without_admission(const Rows& rows, const std::vector<Admission>& admissions) {
-  std::int64_t orphans = 0;
-  auto a = admissions.begin();
-  for (const auto& row : rows) {
-    while (a != admissions.end() && a->hadm_id < row.hadm_id) ++a;
-    if (a == admissions.end() || a->hadm_id != row.hadm_id) orphans += source_rows(row);
-  }
-  return orphans;
+// Advances `row` past the rows before `hadm_id`, adding their source rows to `orphans` (the caller
+// walks admissions in hadm_id order, so no admission has them), and returns the end of the rows of
+// `hadm_id`.
+template <class Row>
+const Row* rows_of(const Row*& row, const Row* end, std::int64_t hadm_id, std::int64_t& orphans) {
+  while (row != end && row->hadm_id < hadm_id) orphans += source_rows(*row++);
+  const Row* rows_end = row;
+  while (rows_end != end && rows_end->hadm_id == hadm_id) ++rows_end;
+  return rows_end;
 }
 
 std::string sex_word(std::string_view gender) { return gender == "F" ? "female" : gender == "M" ? "male" : ""; }
@@ -201,7 +201,6 @@ constexpr int kReasons = 5;  // no patient, age, no diagnoses, no prescriptions,
 
 // What select_admissions reads.
 struct Context {
-  const HospTables& t;
   const PrepConfig& config;
   const std::vector<ProductInfo>& products;
   const std::vector<const std::string*>& code_titles;
@@ -215,6 +214,7 @@ struct Selection {
   std::int64_t duplicate_diagnoses = 0, unknown_codes = 0, folded_rows = 0, age_unknown = 0, sex_unknown = 0,
                age_90_or_older = 0, bmi_computed = 0;
   std::int64_t omr_found[3] = {0, 0, 0};
+  std::int64_t orphan_diagnoses = 0, orphan_prescriptions = 0;  // source rows whose admission is not in the table
 
   // Adds the counts of a selection of later admissions (not its candidates).
   void add_counts(const Selection& later) {
@@ -227,6 +227,8 @@ struct Selection {
     age_90_or_older += later.age_90_or_older;
     bmi_computed += later.bmi_computed;
     for (int k = 0; k < 3; ++k) omr_found[k] += later.omr_found[k];
+    orphan_diagnoses += later.orphan_diagnoses;
+    orphan_prescriptions += later.orphan_prescriptions;
   }
 };
 
@@ -244,29 +246,31 @@ class AdmissionTypePhrases {
 };
 
 // The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop
-// reasons. Candidates are appended to `out.candidates`, which the caller may have reserved.
-void select_admissions(const Context& c, std::span<const Admission> admissions, Selection& out) {
-  const HospTables& t = c.t;
+// reasons. `diagnoses` and `prescriptions` are the rows whose hadm_id falls in this run (those between
+// its first admission and the next run's); the rows among them without an admission are counted.
+// Candidates are appended to `out.candidates`, which the caller may have reserved.
+void select_admissions(const Context& c, std::span<const Admission> admissions, std::span<const DiagnosisRow> diagnoses,
+                       std::span<const PrescriptionRow> prescriptions, Selection& out) {
   const PrepConfig& config = c.config;
-  if (admissions.empty()) return;
-  auto by_admission = [](const auto& row, std::int64_t hadm_id) { return row.hadm_id < hadm_id; };
-  auto diagnosis = std::lower_bound(t.diagnoses.begin(), t.diagnoses.end(), admissions.front().hadm_id, by_admission);
-  auto prescription =
-      std::lower_bound(t.prescriptions.begin(), t.prescriptions.end(), admissions.front().hadm_id, by_admission);
+  const DiagnosisRow* diagnosis = diagnoses.data();
+  const PrescriptionRow* prescription = prescriptions.data();
+  const DiagnosisRow* const diagnoses_end = diagnosis + diagnoses.size();
+  const PrescriptionRow* const prescriptions_end = prescription + prescriptions.size();
   AdmissionTypePhrases phrases;
-  std::vector<std::int32_t> drugs, diagnoses;  // of one admission; copied into the sample at their final size
+  std::vector<std::int32_t> drugs, codes;  // of one admission; copied into the sample at their final size
   // The subjects of hadm_id-ordered admissions are in random order: their rows are fetched ahead.
   constexpr std::size_t kAhead = 16;
   for (std::size_t i = 0; i < admissions.size(); ++i) {
     if (i + kAhead < admissions.size()) c.patients.prefetch_slot(admissions[i + kAhead].subject_id);
     if (i + kAhead / 2 < admissions.size()) c.patients.prefetch_rows(admissions[i + kAhead / 2].subject_id);
     const Admission& a = admissions[i];
-    while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
-    auto diagnosis_end = diagnosis;
-    while (diagnosis_end != t.diagnoses.end() && diagnosis_end->hadm_id == a.hadm_id) ++diagnosis_end;
-    while (prescription != t.prescriptions.end() && prescription->hadm_id < a.hadm_id) ++prescription;
-    auto prescription_end = prescription;
-    while (prescription_end != t.prescriptions.end() && prescription_end->hadm_id == a.hadm_id) ++prescription_end;
+    const DiagnosisRow* const diagnosis_end = rows_of(diagnosis, diagnoses_end, a.hadm_id, out.orphan_diagnoses);
+    const DiagnosisRow* const diagnosis_begin = diagnosis;
+    diagnosis = diagnosis_end;
+    const PrescriptionRow* const prescription_end =
+        rows_of(prescription, prescriptions_end, a.hadm_id, out.orphan_prescriptions);
+    const PrescriptionRow* const prescription_begin = prescription;
+    prescription = prescription_end;
 
     const PatientIndex::Entry* patient = c.patients.find(a.subject_id);
     if (!patient) {
@@ -280,17 +284,17 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
       ++out.dropped[1];
       continue;
     }
-    if (diagnosis == diagnosis_end) {
+    if (diagnosis_begin == diagnosis_end) {
       ++out.dropped[2];
       continue;
     }
-    if (prescription == prescription_end) {
+    if (prescription_begin == prescription_end) {
       ++out.dropped[3];
       continue;
     }
     std::int64_t therapeutic = 0;
     drugs.clear();
-    for (auto it = prescription; it != prescription_end; ++it) {
+    for (auto it = prescription_begin; it != prescription_end; ++it) {
       const std::int32_t drug = c.products[it->product].drug;
       if (drug < 0) continue;
       therapeutic += it->rows;
@@ -304,20 +308,20 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
     drugs.erase(std::unique(drugs.begin(), drugs.end()), drugs.end());
     out.folded_rows += therapeutic - static_cast<std::int64_t>(drugs.size());
 
-    diagnoses.clear();
-    for (auto it = diagnosis; it != diagnosis_end; ++it) {
-      if (std::find(diagnoses.begin(), diagnoses.end(), it->code) != diagnoses.end()) {
+    codes.clear();
+    for (auto it = diagnosis_begin; it != diagnosis_end; ++it) {
+      if (std::find(codes.begin(), codes.end(), it->code) != codes.end()) {
         ++out.duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
         continue;
       }
       out.unknown_codes += !c.code_titles[it->code];
-      diagnoses.push_back(it->code);
+      codes.push_back(it->code);
     }
 
     OmrChoice omr = choose_omr(patient->omr, a, config);
     Sample& s = out.candidates.emplace_back();
     s.drugs.assign(drugs.begin(), drugs.end());
-    s.diagnoses.assign(diagnoses.begin(), diagnoses.end());
+    s.diagnoses.assign(codes.begin(), codes.end());
     s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi, phrases(a.admission_type)};
     out.age_unknown += !age;
     out.age_90_or_older += age && *age >= 90;
@@ -330,6 +334,8 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
     s.hadm_id = a.hadm_id;
     s.admit_day = a.admit_day;
   }
+  while (diagnosis != diagnoses_end) out.orphan_diagnoses += source_rows(*diagnosis++);
+  while (prescription != prescriptions_end) out.orphan_prescriptions += source_rows(*prescription++);
 }
 
 // Nearest-rank percentile of the candidates' distinct-drug counts (the largest count at 100), from a
@@ -473,17 +479,29 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
 
   // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order. The
   // first half's vector has room for all, so the second half is appended without moving the first.
-  const Context context{t, config, products, cohort.code_titles, patients};
+  const Context context{config, products, cohort.code_titles, patients};
   const std::span<const Admission> admissions(t.admissions);
   const std::size_t half = admissions.size() / 2;
   Selection selection[2];
   selection[0].candidates.reserve(admissions.size());
   selection[1].candidates.reserve(admissions.size() - half);
-  std::int64_t orphan_prescriptions = 0, orphan_diagnoses = 0;
+  // Each half takes the rows below its successor's first hadm_id, so every row is looked at once.
+  auto halves = [&](const auto& rows) {
+    using Row = typename std::decay_t<decltype(rows)>::value_type;
+    const std::span<const Row> all(rows);
+    const std::size_t boundary =
+        half == admissions.size()
+            ? all.size()
+            : static_cast<std::size_t>(std::lower_bound(all.begin(), all.end(), admissions[half].hadm_id,
+                                                        [](const Row& row, std::int64_t id) { return row.hadm_id < id; }) -
+                                       all.begin());
+    return std::array{all.first(boundary), all.subspan(boundary)};
+  };
+  const auto diagnoses = halves(t.diagnoses);
+  const auto prescriptions = halves(t.prescriptions);
   on_two_threads([&](int part) {
-    select_admissions(context, part == 0 ? admissions.first(half) : admissions.subspan(half), selection[part]);
-    if (part == 0) orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
-    else orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
+    select_admissions(context, part == 0 ? admissions.first(half) : admissions.subspan(half), diagnoses[part],
+                      prescriptions[part], selection[part]);
   });
 
   // Drug-list length outlier: nearest-rank percentile over the admissions still in.
@@ -509,6 +527,7 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
                      bmi_computed = selected.bmi_computed;
   const std::int64_t* omr_found = selected.omr_found;
   const std::int64_t implausible_omr = patients.implausible_omr();
+  const std::int64_t orphan_diagnoses = selected.orphan_diagnoses, orphan_prescriptions = selected.orphan_prescriptions;
 
   const double share = therapeutic_rows ? double(via[0] + via[1] + via[2]) / therapeutic_rows : 0.0;
   stats["prescriptions"] = {
