@@ -15,6 +15,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "rxlm/core/error.h"
+
 namespace rxlm::clinical {
 namespace {
 
@@ -245,12 +247,22 @@ class AdmissionTypePhrases {
   std::deque<std::pair<std::string, std::string>> seen_;  // a deque: returned phrases stay in place
 };
 
+// Appends `list` to `ids` (reserved for it) and returns where it now lies.
+std::span<const std::int32_t> keep(std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& list) {
+  if (ids.capacity() - ids.size() < list.size()) fail("internal: more ids than rows in the cohort");
+  ids.insert(ids.end(), list.begin(), list.end());
+  return std::span<const std::int32_t>(ids).last(list.size());
+}
+
 // The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop
 // reasons. `diagnoses` and `prescriptions` are the rows whose hadm_id falls in this run (those between
 // its first admission and the next run's); the rows among them without an admission are counted.
-// Candidates are appended to `out.candidates`, which the caller may have reserved.
+// Candidates are appended to `out.candidates`, which the caller may have reserved; their id lists go
+// into `ids`, which is reserved here for all the rows, so that it never moves.
 void select_admissions(const Context& c, std::span<const Admission> admissions, std::span<const DiagnosisRow> diagnoses,
-                       std::span<const PrescriptionRow> prescriptions, Selection& out) {
+                       std::span<const PrescriptionRow> prescriptions, std::vector<std::int32_t>& ids,
+                       Selection& out) {
+  ids.reserve(diagnoses.size() + prescriptions.size());  // an admission has no more codes or drugs than rows
   const PrepConfig& config = c.config;
   const DiagnosisRow* diagnosis = diagnoses.data();
   const PrescriptionRow* prescription = prescriptions.data();
@@ -320,8 +332,8 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
 
     OmrChoice omr = choose_omr(patient->omr, a, config);
     Sample& s = out.candidates.emplace_back();
-    s.drugs.assign(drugs.begin(), drugs.end());
-    s.diagnoses.assign(codes.begin(), codes.end());
+    s.drugs = keep(ids, drugs);
+    s.diagnoses = keep(ids, codes);
     s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi, phrases(a.admission_type)};
     out.age_unknown += !age;
     out.age_90_or_older += age && *age >= 90;
@@ -499,9 +511,10 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
   };
   const auto diagnoses = halves(t.diagnoses);
   const auto prescriptions = halves(t.prescriptions);
+  cohort.id_lists.resize(2);
   on_two_threads([&](int part) {
     select_admissions(context, part == 0 ? admissions.first(half) : admissions.subspan(half), diagnoses[part],
-                      prescriptions[part], selection[part]);
+                      prescriptions[part], cohort.id_lists[part], selection[part]);
   });
 
   // Drug-list length outlier: nearest-rank percentile over the admissions still in.

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,9 @@ struct Sample {
   std::int64_t subject_id = 0, hadm_id = 0;  // for the split and the optional link file only
   int admit_day = 0;
   PatientFacts patient;
-  std::vector<std::int32_t> diagnoses;  // HospTables::codes ids in seq_num order, each code once
-  std::vector<std::int32_t> drugs;      // Cohort::drug_names ids, ascending (= sorted by name), distinct
+  // In Cohort::id_lists (no allocation per sample: a cohort has hundreds of thousands).
+  std::span<const std::int32_t> diagnoses;  // HospTables::codes ids in seq_num order, each code once
+  std::span<const std::int32_t> drugs;      // Cohort::drug_names ids, ascending (= sorted by name), distinct
 };
 
 struct DrugInfo {
@@ -34,6 +36,7 @@ struct DrugInfo {
 
 struct Cohort {
   std::vector<Sample> samples;          // sorted by hadm_id
+  std::vector<std::vector<std::int32_t>> id_lists;  // what the samples' diagnoses and drugs view
   std::vector<std::string> drug_names;  // canonical names of the therapeutic drugs, sorted
   std::vector<DrugInfo> drugs;          // per drug_names id
   std::vector<const std::string*> code_titles;  // per HospTables::codes id; nullptr when not in d_icd_diagnoses
