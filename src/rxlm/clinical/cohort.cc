@@ -108,7 +108,7 @@ class PatientIndex {
 
   // Built on two threads, over the two halves of the patients; also counts the implausible omr rows
   // (every row, including those of subjects without a patients row).
-  PatientIndex(const HospTables& t, const PrepConfig& config) : slots_(std::bit_ceil(2 * t.patients.size() + 16)) {
+  PatientIndex(const HospTables& t, const PrepConfig& config) : slots_(std::bit_ceil(t.patients.size() * 3 / 2 + 16)) {  // at most 2/3 full
     mask_ = slots_.size() - 1;
     shift_ = 64 - std::countr_zero(slots_.size());
     const std::size_t half = t.patients.size() / 2;
@@ -205,7 +205,9 @@ constexpr int kReasons = 5;  // no patient, age, no diagnoses, no prescriptions,
 struct Context {
   const PrepConfig& config;
   const std::vector<ProductInfo>& products;
+  std::size_t drug_count;  // Cohort::drug_names
   const std::vector<const std::string*>& code_titles;
+  const std::vector<Patient>& patient_rows;
   const PatientIndex& patients;
 };
 
@@ -270,6 +272,8 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
   const PrescriptionRow* const prescriptions_end = prescription + prescriptions.size();
   AdmissionTypePhrases phrases;
   std::vector<std::int32_t> drugs, codes;  // of one admission; copied into the sample at their final size
+  // Per drug id, the admission (index in `admissions`) that last listed it.
+  std::vector<std::size_t> listed_for(c.drug_count, std::numeric_limits<std::size_t>::max());
   // The subjects of hadm_id-ordered admissions are in random order: their rows are fetched ahead.
   constexpr std::size_t kAhead = 16;
   for (std::size_t i = 0; i < admissions.size(); ++i) {
@@ -310,14 +314,16 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
       const std::int32_t drug = c.products[it->product].drug;
       if (drug < 0) continue;
       therapeutic += it->rows;
-      drugs.push_back(drug);
+      if (listed_for[drug] != i) {  // products of one drug fold into it
+        listed_for[drug] = i;
+        drugs.push_back(drug);
+      }
     }
     if (drugs.empty()) {
       ++out.dropped[4];
       continue;
     }
     std::sort(drugs.begin(), drugs.end());
-    drugs.erase(std::unique(drugs.begin(), drugs.end()), drugs.end());
     out.folded_rows += therapeutic - static_cast<std::int64_t>(drugs.size());
 
     codes.clear();
@@ -342,6 +348,7 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
     out.omr_found[1] += omr.weight_kg.has_value();
     out.omr_found[2] += omr.bmi.has_value();
     out.bmi_computed += omr.bmi_computed;
+    s.patient_row = static_cast<std::size_t>(&p - c.patient_rows.data());
     s.subject_id = a.subject_id;
     s.hadm_id = a.hadm_id;
     s.admit_day = a.admit_day;
@@ -491,7 +498,7 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
 
   // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order. The
   // first half's vector has room for all, so the second half is appended without moving the first.
-  const Context context{config, products, cohort.code_titles, patients};
+  const Context context{config, products, cohort.drug_names.size(), cohort.code_titles, t.patients, patients};
   const std::span<const Admission> admissions(t.admissions);
   const std::size_t half = admissions.size() / 2;
   Selection selection[2];

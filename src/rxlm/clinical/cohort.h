@@ -22,6 +22,7 @@ namespace rxlm::clinical {
 // a cohort holds millions of them and they are rendered one sample at a time (render_prompt).
 struct Sample {
   std::int64_t subject_id = 0, hadm_id = 0;  // for the split and the optional link file only
+  std::size_t patient_row = 0;               // the subject's index in HospTables::patients
   int admit_day = 0;
   PatientFacts patient;
   // In Cohort::id_lists (no allocation per sample: a cohort has hundreds of thousands).

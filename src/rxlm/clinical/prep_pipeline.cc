@@ -55,7 +55,7 @@ std::vector<std::size_t> output_order(const std::vector<Sample>& samples, const 
     std::int64_t subject_id = kEmpty;
     std::size_t rank = 0;
   };
-  std::vector<Slot> slots(std::bit_ceil(2 * patient_order.size() + 16));
+  std::vector<Slot> slots(std::bit_ceil(patient_order.size() * 3 / 2 + 16));  // at most 2/3 full
   const int shift = 64 - std::countr_zero(slots.size());
   auto slot_of = [&](std::int64_t subject_id) {
     std::size_t i = static_cast<std::size_t>((static_cast<std::uint64_t>(subject_id) * 0x9E3779B97F4A7C15ull) >> shift);
@@ -208,9 +208,13 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   // order, then admission date, so ids reveal nothing about MIMIC ids. Both come from the distinct
   // patients (what split_patients and shuffled_patients reduce their input to, so the result is the
   // same); the split map and the output order are made on two threads.
-  std::vector<std::int64_t> patients = subjects;
-  std::sort(patients.begin(), patients.end());
-  patients.erase(std::unique(patients.begin(), patients.end()), patients.end());
+  std::vector<std::int64_t> patients;  // the samples' subjects in the order of tables.patients: sorted
+  {
+    std::vector<std::uint8_t> has_sample(tables.patients.size(), 0);
+    for (const auto& s : cohort.samples) has_sample[s.patient_row] = 1;
+    for (std::size_t i = 0; i < has_sample.size(); ++i)
+      if (has_sample[i]) patients.push_back(tables.patients[i].subject_id);
+  }
   std::vector<std::uint32_t> split_by_rank(patients.size()), split_of(cohort.samples.size());
   std::vector<std::size_t> output, rank_of;
   {
