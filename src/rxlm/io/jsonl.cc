@@ -3,6 +3,7 @@
 #include "rxlm/io/jsonl.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,8 +49,13 @@ struct FreeAligned {
 };
 using AlignedBlock = std::unique_ptr<char, FreeAligned>;
 
+// On 2 MiB boundaries, with 2 MiB pages asked for: a fresh block is then faulted in 4 steps, not 2048
+// (transparent huge pages are commonly set to "madvise"; the advice is only a hint).
 AlignedBlock aligned_block() {
-  return AlignedBlock(static_cast<char*>(std::aligned_alloc(kDirectAlign, kDirectBlock)));
+  constexpr std::size_t kHugePage = 2 << 20;
+  AlignedBlock block(static_cast<char*>(std::aligned_alloc(kHugePage, kDirectBlock)));
+  if (block) ::madvise(block.get(), kDirectBlock, MADV_HUGEPAGE);
+  return block;
 }
 
 }  // namespace
