@@ -188,7 +188,7 @@ class DirectWriter {
   std::thread thread_;
 };
 
-AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move(path)) {
+AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move(path)), large_(large) {
   temp_ = path_;
   temp_ += ".tmp-" + std::to_string(::getpid());
   if (large && (direct_ = DirectWriter::create(temp_))) return;
@@ -198,6 +198,7 @@ AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move
 }
 
 AtomicFile::~AtomicFile() {
+  if (remover_.joinable()) remover_.join();
   if (file_ || direct_) {
     if (file_) std::fclose(file_);
     direct_.reset();
@@ -247,9 +248,22 @@ void AtomicFile::commit() {
       fail("{}: could not finish writing ({}); nothing was replaced", temp_.string(), std::strerror(errno));
     }
   }
+  // Replacing a large file frees all its blocks inside rename(): tens of ms for hundreds of MB. So the
+  // old file first gets a second name, rename() then only drops a link, and the blocks are freed on a
+  // background thread. `path_` names a complete file all along, the old one or the new one.
+  std::filesystem::path old;
+  if (large_) {
+    old = path_;
+    old += ".old-" + std::to_string(::getpid());
+    if (::link(path_.c_str(), old.c_str()) != 0) old.clear();  // nothing to replace, or no hard links here
+  }
   std::error_code ec;
   std::filesystem::rename(temp_, path_, ec);
-  if (ec) fail("{}: could not rename into place ({})", path_.string(), ec.message());
+  if (ec) {
+    if (!old.empty()) ::unlink(old.c_str());
+    fail("{}: could not rename into place ({})", path_.string(), ec.message());
+  }
+  if (!old.empty()) remover_ = std::thread([old] { ::unlink(old.c_str()); });
 }
 
 namespace {

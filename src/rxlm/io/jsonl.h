@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -21,7 +22,7 @@ class AtomicFile {
   // `large`: the file will hold hundreds of MB. It is then written with O_DIRECT from aligned blocks on
   // a background thread, past the page cache (filling fresh page-cache pages and flushing them in
   // fsync costs more than the disk write itself); where the file system refuses O_DIRECT (tmpfs), it
-  // is written like any other.
+  // is written like any other. A large file that commit() replaces is freed on a background thread.
   explicit AtomicFile(std::filesystem::path path, bool large = false);
   ~AtomicFile();
   AtomicFile(const AtomicFile&) = delete;
@@ -36,8 +37,10 @@ class AtomicFile {
 
  private:
   std::filesystem::path path_, temp_;
+  bool large_ = false;
   std::FILE* file_ = nullptr;             // buffered mode
   std::unique_ptr<DirectWriter> direct_;  // O_DIRECT mode
+  std::thread remover_;                   // frees the blocks of the large file that commit() replaced
 };
 
 // Appends `text` as a JSON string literal, byte-identical to nlohmann::json::dump() (UTF-8 passed
