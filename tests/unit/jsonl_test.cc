@@ -139,3 +139,31 @@ TEST(AtomicFile, LargeFilesHoldExactlyWhatWasWritten) {
   EXPECT_FALSE(std::filesystem::exists(dir / "never"));
   std::filesystem::remove_all(dir);
 }
+
+TEST(AtomicFile, LargeFileReplacesTheOldOneAndLeavesNothingElse) {
+  // More 8 MiB blocks than a file keeps in flight (so written blocks are filled again), written over
+  // an existing file whose blocks are freed in the background.
+  const auto dir = std::filesystem::temp_directory_path() / ("rxlm_replace_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "train.jsonl";
+  std::mt19937 rng(5);
+  for (std::size_t size : {std::size_t{3} << 20, (std::size_t{45} << 20) + 777, std::size_t{100}}) {
+    std::string bytes(size, '\0');
+    for (auto& b : bytes) b = static_cast<char>('a' + rng() % 26);
+    {
+      rxlm::AtomicFile file(path, /*large=*/true);
+      for (std::size_t at = 0; at < size;) {
+        const std::size_t piece = std::min<std::size_t>(size - at, 1 + rng() % 100000);
+        file.write(std::string_view(bytes).substr(at, piece));
+        at += piece;
+      }
+      file.commit();
+      EXPECT_EQ(read_all(path), bytes) << "size " << size << ", right after commit";
+    }
+    EXPECT_EQ(read_all(path), bytes) << "size " << size;
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) ++entries;
+    EXPECT_EQ(entries, 1u) << "size " << size;
+  }
+  std::filesystem::remove_all(dir);
+}
