@@ -312,8 +312,9 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
       batch.ends.push_back(batch.bytes.size());
     }
   };
-  // Written here, and not in `render`, reads only small per-sample arrays: the sample itself is far
-  // away in memory and was fetched by the rendering thread.
+  // `write` reads only small per-sample arrays (subjects, split_of), not the samples: those lie far
+  // apart in memory and were fetched by the rendering thread. The drug counts are taken afterwards, in
+  // memory order, from the samples marked written.
   std::vector<std::uint8_t> written(cohort.samples.size(), 0);
   auto write = [&](std::size_t first, const RenderedBatch& batch) {
     for (std::size_t k = 0; k < batch.ends.size(); ++k) {
