@@ -53,6 +53,35 @@ TEST(Prompt, FastJsonLineEqualsTheJsonLibrary) {
                       R"(},{"role":"user","content":"u"},{"role":"assistant","content":"a"}]})" + "\n");
 }
 
+TEST(Prompt, OnePassJsonLineEqualsTheTwoPassOne) {
+  PatientFacts patient{40, "male", 180.0, 80.04, 24.75, "surgical same-day admission"};
+  std::vector<std::string> titles = {"Allergy, \"unspecified\" \\ tab\there\x01", "", std::string(70, 'x')};
+  std::vector<DiagnosisView> diagnoses = {{10, "T7840XA", titles[0]}, {9, "V707", titles[1]}, {10, "I10", titles[2]}};
+  std::vector<std::string_view> drugs = {"epinephrine", "diphenhydramine", "a\"b"};
+  const std::string meta = R"({"sample_id":"s000007"})";
+  for (const std::string_view meta_json : {std::string_view(meta), std::string_view()}) {
+    std::string user, answer, expected;
+    append_user(user, patient, diagnoses);
+    append_answer(answer, drugs);
+    append_chat_line(expected, user, answer, meta_json);
+    rxlm::TextBuffer buffer;
+    buffer.append("kept:");
+    ASSERT_TRUE(append_chat_line(buffer, patient, diagnoses, drugs, meta_json));
+    EXPECT_EQ(buffer.view(), "kept:" + expected);
+  }
+  // The views render like the AdmissionPrompt they come from.
+  AdmissionPrompt admission{patient, {{10, "T7840XA", titles[0]}, {9, "V707", ""}, {10, "I10", titles[2]}}};
+  std::string user;
+  append_user(user, patient, diagnoses);
+  EXPECT_EQ(user, render_user(admission));
+  // Text beyond ASCII is left to the two-pass writer, which checks UTF-8 as nlohmann does.
+  diagnoses[1].title = "caf\xC3\xA9";
+  rxlm::TextBuffer buffer;
+  buffer.append("kept:");
+  EXPECT_FALSE(append_chat_line(buffer, patient, diagnoses, drugs, meta));
+  EXPECT_EQ(buffer.view(), "kept:");
+}
+
 TEST(Prompt, ParserRejectsAnythingElse) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"", "does not start"},

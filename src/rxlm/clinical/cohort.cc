@@ -2,13 +2,21 @@
 #include "rxlm/clinical/cohort.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
 #include <cmath>
+#include <deque>
 #include <exception>
+#include <limits>
 #include <span>
 #include <thread>
 #include <unordered_map>
+
+#include "rxlm/core/error.h"
 
 namespace rxlm::clinical {
 namespace {
@@ -42,17 +50,16 @@ bool plausible(const OmrMeasurement& m, const PrepConfig& c) {
 }
 
 // Closest measurement to the admission date; ties → the earlier date, then the lower seq_num (the
-// rows arrive sorted by day, seq_num, value, so the first strictly-closer row wins).
-OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a, const PrepConfig& c) {
-  auto lo = std::lower_bound(omr.begin(), omr.end(), a.subject_id,
-                             [](const OmrMeasurement& m, std::int64_t id) { return m.subject_id < id; });
+// rows arrive sorted by day, seq_num, value, so the first strictly-closer row wins). `omr` holds the
+// admission's subject's rows.
+OmrChoice choose_omr(std::span<const OmrMeasurement> omr, const Admission& a, const PrepConfig& c) {
   const OmrMeasurement* best[3] = {nullptr, nullptr, nullptr};
-  for (auto it = lo; it != omr.end() && it->subject_id == a.subject_id; ++it) {
-    if (!plausible(*it, c)) continue;
-    bool windowed = it->kind != OmrKind::Height;
-    if (windowed && (it->day < a.admit_day - c.omr_days_before || it->day > a.discharge_day)) continue;
-    const OmrMeasurement*& slot = best[static_cast<int>(it->kind)];
-    if (!slot || std::abs(it->day - a.admit_day) < std::abs(slot->day - a.admit_day)) slot = &*it;
+  for (const OmrMeasurement& m : omr) {
+    if (!plausible(m, c)) continue;
+    bool windowed = m.kind != OmrKind::Height;
+    if (windowed && (m.day < a.admit_day - c.omr_days_before || m.day > a.discharge_day)) continue;
+    const OmrMeasurement*& slot = best[static_cast<int>(m.kind)];
+    if (!slot || std::abs(m.day - a.admit_day) < std::abs(slot->day - a.admit_day)) slot = &m;
   }
   OmrChoice choice;
   if (best[0]) choice.height_cm = to_metric(*best[0]);
@@ -67,19 +74,128 @@ OmrChoice choose_omr(const std::vector<OmrMeasurement>& omr, const Admission& a,
   return choice;
 }
 
-// Rows (sorted by hadm_id) whose hadm_id is not in `admissions` (sorted, unique): one merge walk.
+// Runs work(0) on this thread and work(1) on a second one (the machine has two cores); rethrows a
+// failure once both have ended.
+template <class Work>
+void on_two_threads(Work&& work) {
+  std::exception_ptr helper_error;
+  std::thread helper([&] {
+    try {
+      work(1);
+    } catch (...) {
+      helper_error = std::current_exception();
+    }
+  });
+  try {
+    work(0);
+  } catch (...) {
+    helper.join();
+    throw;
+  }
+  helper.join();
+  if (helper_error) std::rethrow_exception(helper_error);
+}
+
+// subject_id → the patients row and the subject's omr rows. Admissions come in hadm_id order, so
+// subjects are looked up in random order: an open-addressing table answers with about one cache miss
+// (a node-based map costs more, and an allocation per patient to build).
+class PatientIndex {
+ public:
+  struct Entry {
+    std::int64_t subject_id = kEmpty;
+    const Patient* patient = nullptr;
+    std::span<const OmrMeasurement> omr;
+  };
+
+  // Built on two threads, over the two halves of the patients; also counts the implausible omr rows
+  // (every row, including those of subjects without a patients row).
+  PatientIndex(const HospTables& t, const PrepConfig& config) : slots_(std::bit_ceil(t.patients.size() * 3 / 2 + 16)) {  // at most 2/3 full
+    mask_ = slots_.size() - 1;
+    shift_ = 64 - std::countr_zero(slots_.size());
+    const std::size_t half = t.patients.size() / 2;
+    // omr rows before `boundary` belong to subjects below the second half's first patient.
+    const auto boundary =
+        half == t.patients.size()
+            ? t.omr.end()
+            : std::lower_bound(t.omr.begin(), t.omr.end(), t.patients[half].subject_id,
+                               [](const OmrMeasurement& m, std::int64_t id) { return m.subject_id < id; });
+    std::int64_t implausible[2] = {0, 0};
+    on_two_threads([&](int part) {
+      const std::span<const Patient> patients =
+          part == 0 ? std::span(t.patients).first(half) : std::span(t.patients).subspan(half);
+      auto row = part == 0 ? t.omr.begin() : boundary;
+      const auto rows_end = part == 0 ? boundary : t.omr.end();
+      for (auto m = row; m != rows_end; ++m) implausible[part] += !plausible(*m, config);
+      for (const Patient& p : patients) {
+        while (row != rows_end && row->subject_id < p.subject_id) ++row;
+        auto first = row;
+        while (row != rows_end && row->subject_id == p.subject_id) ++row;
+        insert({p.subject_id, &p, std::span<const OmrMeasurement>(first, row)});
+      }
+    });
+    implausible_omr_ = implausible[0] + implausible[1];
+  }
+
+  const Entry* find(std::int64_t subject_id) const {
+    for (std::size_t i = slot_of(subject_id);; i = (i + 1) & mask_) {
+      const Entry& e = slots_[i];
+      if (e.subject_id == subject_id) return &e;
+      if (e.subject_id == kEmpty) return nullptr;
+    }
+  }
+
+  // Starts fetching the subject's slot; `find` for it a few admissions later then hits the cache.
+  void prefetch_slot(std::int64_t subject_id) const { __builtin_prefetch(&slots_[slot_of(subject_id)]); }
+
+  // Starts fetching the subject's patients row and first omr rows (after prefetch_slot).
+  void prefetch_rows(std::int64_t subject_id) const {
+    if (const Entry* e = find(subject_id)) {
+      __builtin_prefetch(e->patient);
+      for (std::size_t offset = 0; offset < std::min<std::size_t>(e->omr.size_bytes(), 256); offset += 64)
+        __builtin_prefetch(reinterpret_cast<const char*>(e->omr.data()) + offset);
+    }
+  }
+
+  std::int64_t implausible_omr() const { return implausible_omr_; }
+
+ private:
+  static constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
+
+  std::size_t slot_of(std::int64_t subject_id) const {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(subject_id) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+
+  // Safe from both building threads: a slot is claimed by swapping its key in, and subject ids are
+  // unique, so each entry is written by one thread only.
+  void insert(const Entry& entry) {
+    for (std::size_t i = slot_of(entry.subject_id);; i = (i + 1) & mask_) {
+      std::int64_t expected = kEmpty;
+      if (std::atomic_ref(slots_[i].subject_id).compare_exchange_strong(expected, entry.subject_id)) {
+        slots_[i].patient = entry.patient;
+        slots_[i].omr = entry.omr;
+        return;
+      }
+    }
+  }
+
+  std::vector<Entry> slots_;
+  std::size_t mask_ = 0;
+  int shift_ = 64;  // slot = the top bits of a multiplicative hash
+  std::int64_t implausible_omr_ = 0;
+};
+
 std::int64_t source_rows(const DiagnosisRow&) { return 1; }
 std::int64_t source_rows(const PrescriptionRow& p) { return p.rows; }
 
-template <class Rows>
-std::int64_t rows_without_admission(const Rows& rows, const std::vector<Admission>& admissions) {
-  std::int64_t orphans = 0;
-  auto a = admissions.begin();
-  for (const auto& row : rows) {
-    while (a != admissions.end() && a->hadm_id < row.hadm_id) ++a;
-    if (a == admissions.end() || a->hadm_id != row.hadm_id) orphans += source_rows(row);
-  }
-  return orphans;
+// Advances `row` past the rows before `hadm_id`, adding their source rows to `orphans` (the caller
+// walks admissions in hadm_id order, so no admission has them), and returns the end of the rows of
+// `hadm_id`.
+template <class Row>
+const Row* rows_of(const Row*& row, const Row* end, std::int64_t hadm_id, std::int64_t& orphans) {
+  while (row != end && row->hadm_id < hadm_id) orphans += source_rows(*row++);
+  const Row* rows_end = row;
+  while (rows_end != end && rows_end->hadm_id == hadm_id) ++rows_end;
+  return rows_end;
 }
 
 std::string sex_word(std::string_view gender) { return gender == "F" ? "female" : gender == "M" ? "male" : ""; }
@@ -88,11 +204,12 @@ constexpr int kReasons = 5;  // no patient, age, no diagnoses, no prescriptions,
 
 // What select_admissions reads.
 struct Context {
-  const HospTables& t;
   const PrepConfig& config;
   const std::vector<ProductInfo>& products;
+  std::size_t drug_count;  // Cohort::drug_names
   const std::vector<const std::string*>& code_titles;
-  const std::unordered_map<std::int64_t, const Patient*>& patients;
+  const std::vector<Patient>& patient_rows;
+  const PatientIndex& patients;
 };
 
 // The samples of a run of admissions and the counts behind the report.
@@ -102,11 +219,10 @@ struct Selection {
   std::int64_t duplicate_diagnoses = 0, unknown_codes = 0, folded_rows = 0, age_unknown = 0, sex_unknown = 0,
                age_90_or_older = 0, bmi_computed = 0;
   std::int64_t omr_found[3] = {0, 0, 0};
+  std::int64_t orphan_diagnoses = 0, orphan_prescriptions = 0;  // source rows whose admission is not in the table
 
-  // Appends a selection of later admissions.
-  void add(Selection&& later) {
-    candidates.reserve(candidates.size() + later.candidates.size());
-    for (auto& s : later.candidates) candidates.push_back(std::move(s));
+  // Adds the counts of a selection of later admissions (not its candidates).
+  void add_counts(const Selection& later) {
     for (int r = 0; r < kReasons; ++r) dropped[r] += later.dropped[r];
     duplicate_diagnoses += later.duplicate_diagnoses;
     unknown_codes += later.unknown_codes;
@@ -116,75 +232,126 @@ struct Selection {
     age_90_or_older += later.age_90_or_older;
     bmi_computed += later.bmi_computed;
     for (int k = 0; k < 3; ++k) omr_found[k] += later.omr_found[k];
+    orphan_diagnoses += later.orphan_diagnoses;
+    orphan_prescriptions += later.orphan_prescriptions;
   }
 };
 
-// The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop reasons.
-Selection select_admissions(const Context& c, std::span<const Admission> admissions) {
-  const HospTables& t = c.t;
-  const PrepConfig& config = c.config;
-  Selection out;
-  if (admissions.empty()) return out;
-  auto by_admission = [](const auto& row, std::int64_t hadm_id) { return row.hadm_id < hadm_id; };
-  auto diagnosis = std::lower_bound(t.diagnoses.begin(), t.diagnoses.end(), admissions.front().hadm_id, by_admission);
-  auto prescription =
-      std::lower_bound(t.prescriptions.begin(), t.prescriptions.end(), admissions.front().hadm_id, by_admission);
-  for (const auto& a : admissions) {
-    while (diagnosis != t.diagnoses.end() && diagnosis->hadm_id < a.hadm_id) ++diagnosis;
-    auto diagnosis_end = diagnosis;
-    while (diagnosis_end != t.diagnoses.end() && diagnosis_end->hadm_id == a.hadm_id) ++diagnosis_end;
-    while (prescription != t.prescriptions.end() && prescription->hadm_id < a.hadm_id) ++prescription;
-    auto prescription_end = prescription;
-    while (prescription_end != t.prescriptions.end() && prescription_end->hadm_id == a.hadm_id) ++prescription_end;
+// admission_type_phrase for the few distinct types of a table, each looked up once.
+class AdmissionTypePhrases {
+ public:
+  const std::string& operator()(std::string_view type) {
+    for (const auto& [known, phrase] : seen_)
+      if (known == type) return phrase;
+    return seen_.emplace_back(std::string(type), admission_type_phrase(type)).second;
+  }
 
-    auto patient = c.patients.find(a.subject_id);
-    if (patient == c.patients.end()) {
+ private:
+  std::deque<std::pair<std::string, std::string>> seen_;  // a deque: returned phrases stay in place
+};
+
+// Asks for 2 MiB pages in the 2 MiB-aligned part of a large fresh buffer: one page fault per 2 MiB
+// instead of 512 (transparent huge pages are commonly set to "madvise"). Only a hint: errors are ignored.
+void advise_huge_pages(const void* data, std::size_t bytes) {
+  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
+// Appends `list` to `ids` (reserved for it) and returns where it now lies.
+std::span<const std::int32_t> keep(std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& list) {
+  if (ids.capacity() - ids.size() < list.size()) fail("internal: more ids than rows in the cohort");
+  ids.insert(ids.end(), list.begin(), list.end());
+  return std::span<const std::int32_t>(ids).last(list.size());
+}
+
+// The cleaning rules for each admission of `admissions` (sorted by hadm_id), in the order of the drop
+// reasons. `diagnoses` and `prescriptions` are the rows whose hadm_id falls in this run (those between
+// its first admission and the next run's); the rows among them without an admission are counted.
+// Candidates are appended to `out.candidates`, which the caller may have reserved; their id lists go
+// into `ids`, which is reserved here for all the rows, so that it never moves.
+void select_admissions(const Context& c, std::span<const Admission> admissions, std::span<const DiagnosisRow> diagnoses,
+                       std::span<const PrescriptionRow> prescriptions, std::vector<std::int32_t>& ids,
+                       Selection& out) {
+  ids.reserve(diagnoses.size() + prescriptions.size());  // an admission has no more codes or drugs than rows
+  advise_huge_pages(ids.data(), ids.capacity() * sizeof(std::int32_t));
+  const PrepConfig& config = c.config;
+  const DiagnosisRow* diagnosis = diagnoses.data();
+  const PrescriptionRow* prescription = prescriptions.data();
+  const DiagnosisRow* const diagnoses_end = diagnosis + diagnoses.size();
+  const PrescriptionRow* const prescriptions_end = prescription + prescriptions.size();
+  AdmissionTypePhrases phrases;
+  std::vector<std::int32_t> drugs, codes;  // of one admission; copied into the sample at their final size
+  // Per drug id, the admission (index in `admissions`) that last listed it.
+  std::vector<std::size_t> listed_for(c.drug_count, std::numeric_limits<std::size_t>::max());
+  // The subjects of hadm_id-ordered admissions are in random order: their rows are fetched ahead.
+  constexpr std::size_t kAhead = 16;
+  for (std::size_t i = 0; i < admissions.size(); ++i) {
+    if (i + kAhead < admissions.size()) c.patients.prefetch_slot(admissions[i + kAhead].subject_id);
+    if (i + kAhead / 2 < admissions.size()) c.patients.prefetch_rows(admissions[i + kAhead / 2].subject_id);
+    const Admission& a = admissions[i];
+    const DiagnosisRow* const diagnosis_end = rows_of(diagnosis, diagnoses_end, a.hadm_id, out.orphan_diagnoses);
+    const DiagnosisRow* const diagnosis_begin = diagnosis;
+    diagnosis = diagnosis_end;
+    const PrescriptionRow* const prescription_end =
+        rows_of(prescription, prescriptions_end, a.hadm_id, out.orphan_prescriptions);
+    const PrescriptionRow* const prescription_begin = prescription;
+    prescription = prescription_end;
+
+    const PatientIndex::Entry* patient = c.patients.find(a.subject_id);
+    if (!patient) {
       ++out.dropped[0];
       continue;
     }
-    const Patient& p = *patient->second;
+    const Patient& p = *patient->patient;
     std::optional<int> age;
     if (p.anchor_age) age = *p.anchor_age + a.admit_year - p.anchor_year;
     if (age && (*age < config.min_age || *age > config.max_age)) {
       ++out.dropped[1];
       continue;
     }
-    if (diagnosis == diagnosis_end) {
+    if (diagnosis_begin == diagnosis_end) {
       ++out.dropped[2];
       continue;
     }
-    if (prescription == prescription_end) {
+    if (prescription_begin == prescription_end) {
       ++out.dropped[3];
       continue;
     }
-    Sample s;
     std::int64_t therapeutic = 0;
-    for (auto it = prescription; it != prescription_end; ++it) {
+    drugs.clear();
+    for (auto it = prescription_begin; it != prescription_end; ++it) {
       const std::int32_t drug = c.products[it->product].drug;
       if (drug < 0) continue;
       therapeutic += it->rows;
-      s.drugs.push_back(drug);
+      if (listed_for[drug] != i) {  // products of one drug fold into it
+        listed_for[drug] = i;
+        drugs.push_back(drug);
+      }
     }
-    if (s.drugs.empty()) {
+    if (drugs.empty()) {
       ++out.dropped[4];
       continue;
     }
-    std::sort(s.drugs.begin(), s.drugs.end());
-    s.drugs.erase(std::unique(s.drugs.begin(), s.drugs.end()), s.drugs.end());
-    out.folded_rows += therapeutic - static_cast<std::int64_t>(s.drugs.size());
+    std::sort(drugs.begin(), drugs.end());
+    out.folded_rows += therapeutic - static_cast<std::int64_t>(drugs.size());
 
-    for (auto it = diagnosis; it != diagnosis_end; ++it) {
-      if (std::find(s.diagnoses.begin(), s.diagnoses.end(), it->code) != s.diagnoses.end()) {
+    codes.clear();
+    for (auto it = diagnosis_begin; it != diagnosis_end; ++it) {
+      if (std::find(codes.begin(), codes.end(), it->code) != codes.end()) {
         ++out.duplicate_diagnoses;  // the same code twice in one admission: keep the first (lowest seq_num)
         continue;
       }
       out.unknown_codes += !c.code_titles[it->code];
-      s.diagnoses.push_back(it->code);
+      codes.push_back(it->code);
     }
 
-    OmrChoice omr = choose_omr(t.omr, a, config);
-    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi,
-                 admission_type_phrase(a.admission_type)};
+    OmrChoice omr = choose_omr(patient->omr, a, config);
+    Sample& s = out.candidates.emplace_back();
+    s.drugs = keep(ids, drugs);
+    s.diagnoses = keep(ids, codes);
+    s.patient = {age, sex_word(p.gender), omr.height_cm, omr.weight_kg, omr.bmi, phrases(a.admission_type)};
     out.age_unknown += !age;
     out.age_90_or_older += age && *age >= 90;
     out.sex_unknown += s.patient.sex.empty();
@@ -192,31 +359,68 @@ Selection select_admissions(const Context& c, std::span<const Admission> admissi
     out.omr_found[1] += omr.weight_kg.has_value();
     out.omr_found[2] += omr.bmi.has_value();
     out.bmi_computed += omr.bmi_computed;
+    s.patient_row = static_cast<std::size_t>(&p - c.patient_rows.data());
     s.subject_id = a.subject_id;
     s.hadm_id = a.hadm_id;
     s.admit_day = a.admit_day;
-    out.candidates.push_back(std::move(s));
   }
-  return out;
+  while (diagnosis != diagnoses_end) out.orphan_diagnoses += source_rows(*diagnosis++);
+  while (prescription != prescriptions_end) out.orphan_prescriptions += source_rows(*prescription++);
+}
+
+// Nearest-rank percentile of the candidates' distinct-drug counts (the largest count at 100), from a
+// histogram of the counts: the same value as sorting them all.
+std::size_t drug_count_limit(const std::vector<Sample>& first, const std::vector<Sample>& second, double percentile) {
+  std::vector<std::size_t> histogram;
+  for (const auto* candidates : {&first, &second})
+    for (const auto& s : *candidates) {
+      if (s.drugs.size() >= histogram.size()) histogram.resize(s.drugs.size() + 1, 0);
+      ++histogram[s.drugs.size()];
+    }
+  const std::size_t total = first.size() + second.size();
+  if (total == 0) return 0;
+  std::size_t rank = total;  // the largest count
+  if (percentile < 100)
+    rank = std::clamp<std::size_t>(static_cast<std::size_t>(std::ceil(percentile / 100.0 * total)), 1, total);
+  std::size_t seen = 0;
+  for (std::size_t count = 0;; ++count) {
+    seen += histogram[count];
+    if (seen >= rank) return count;
+  }
 }
 
 }  // namespace
 
-void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
-                   std::vector<std::string>& drugs) {
-  prompt.patient = sample.patient;
-  prompt.diagnoses.resize(sample.diagnoses.size());
-  for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) {
-    const DiagnosisCode& code = tables.codes[sample.diagnoses[i]];
-    const std::string* title = cohort.code_titles[sample.diagnoses[i]];
-    DiagnosisLine& line = prompt.diagnoses[i];
-    line.icd_version = code.icd_version;
-    line.icd_code.assign(code.icd_code);
-    if (title) line.title.assign(*title);
-    else line.title.clear();
+namespace {
+
+// Fills cohort.code_lines from the codes and cohort.code_titles; the text goes into cohort.code_text,
+// sized first so that the views stay valid.
+void set_code_lines(Cohort& cohort, const std::vector<DiagnosisCode>& codes) {
+  std::size_t bytes = 0;
+  for (std::size_t i = 0; i < codes.size(); ++i)
+    bytes += codes[i].icd_code.size() + (cohort.code_titles[i] ? cohort.code_titles[i]->size() : 0);
+  cohort.code_text.clear();
+  cohort.code_text.reserve(bytes);
+  cohort.code_lines.resize(codes.size());
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    const std::size_t code_at = cohort.code_text.size();
+    cohort.code_text += codes[i].icd_code;
+    const std::size_t title_at = cohort.code_text.size();
+    if (cohort.code_titles[i]) cohort.code_text += *cohort.code_titles[i];
+    cohort.code_lines[i].icd_version = codes[i].icd_version;
+    cohort.code_lines[i].icd_code = std::string_view(cohort.code_text).substr(code_at, title_at - code_at);
+    cohort.code_lines[i].title = std::string_view(cohort.code_text).substr(title_at, cohort.code_text.size() - title_at);
   }
+}
+
+}  // namespace
+
+void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
+                  std::vector<std::string_view>& drugs) {
+  diagnoses.resize(sample.diagnoses.size());
+  for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) diagnoses[i] = cohort.code_lines[sample.diagnoses[i]];
   drugs.resize(sample.drugs.size());
-  for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i].assign(cohort.drug_names[sample.drugs[i]]);
+  for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i] = cohort.drug_names[sample.drugs[i]];
 }
 
 std::string admission_type_phrase(std::string_view type) {
@@ -293,9 +497,9 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
     if (auto title = t.icd_titles.find(icd_key(t.codes[i].icd_version, t.codes[i].icd_code));
         title != t.icd_titles.end())
       cohort.code_titles[i] = &title->second;
+  set_code_lines(cohort, t.codes);
 
-  std::unordered_map<std::int64_t, const Patient*> patients;
-  for (const auto& p : t.patients) patients[p.subject_id] = &p;
+  const PatientIndex patients(t, config);
 
   // The drop reasons, in the order they are checked (the report lists them in this order).
   const std::string reasons[kReasons] = {"1 no patients row for the subject",
@@ -303,60 +507,60 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
                                          "3 no diagnoses", "4 no prescriptions",
                                          "5 only non-therapeutic prescriptions"};
 
-  // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order.
-  const Context context{t, config, products, cohort.code_titles, patients};
+  // The admissions in two halves, one on a second thread; the halves are joined in hadm_id order. The
+  // first half's vector has room for all, so the second half is appended without moving the first.
+  const Context context{config, products, cohort.drug_names.size(), cohort.code_titles, t.patients, patients};
   const std::span<const Admission> admissions(t.admissions);
   const std::size_t half = admissions.size() / 2;
-  Selection first, second;
-  std::int64_t orphan_prescriptions = 0;
-  std::exception_ptr helper_error;
-  std::thread helper([&] {
-    try {
-      second = select_admissions(context, admissions.subspan(half));
-      orphan_prescriptions = rows_without_admission(t.prescriptions, t.admissions);
-    } catch (...) {
-      helper_error = std::current_exception();
-    }
+  Selection selection[2];
+  for (int part = 0; part < 2; ++part) {
+    selection[part].candidates.reserve(part == 0 ? admissions.size() : admissions.size() - half);
+    advise_huge_pages(selection[part].candidates.data(), selection[part].candidates.capacity() * sizeof(Sample));
+  }
+  // Each half takes the rows below its successor's first hadm_id, so every row is looked at once.
+  auto halves = [&](const auto& rows) {
+    using Row = typename std::decay_t<decltype(rows)>::value_type;
+    const std::span<const Row> all(rows);
+    const std::size_t boundary =
+        half == admissions.size()
+            ? all.size()
+            : static_cast<std::size_t>(std::lower_bound(all.begin(), all.end(), admissions[half].hadm_id,
+                                                        [](const Row& row, std::int64_t id) { return row.hadm_id < id; }) -
+                                       all.begin());
+    return std::array{all.first(boundary), all.subspan(boundary)};
+  };
+  const auto diagnoses = halves(t.diagnoses);
+  const auto prescriptions = halves(t.prescriptions);
+  cohort.id_lists.resize(2);
+  on_two_threads([&](int part) {
+    select_admissions(context, part == 0 ? admissions.first(half) : admissions.subspan(half), diagnoses[part],
+                      prescriptions[part], cohort.id_lists[part], selection[part]);
   });
-  struct JoinOnExit {
-    std::thread& thread;
-    ~JoinOnExit() {
-      if (thread.joinable()) thread.join();
-    }
-  } join_on_exit{helper};
-  first = select_admissions(context, admissions.first(half));
-  const std::int64_t orphan_diagnoses = rows_without_admission(t.diagnoses, t.admissions);
-  std::int64_t implausible_omr = 0;
-  for (const auto& m : t.omr) implausible_omr += !plausible(m, config);
-  helper.join();
-  if (helper_error) std::rethrow_exception(helper_error);
-  first.add(std::move(second));
-  const Selection& selected = first;
+
+  // Drug-list length outlier: nearest-rank percentile over the admissions still in.
+  const std::size_t limit =
+      drug_count_limit(selection[0].candidates, selection[1].candidates, config.drug_count_percentile);
+  const std::string too_many = fmt::format("6 more distinct drugs than the {}th percentile ({})",
+                                           config.drug_count_percentile, limit);
+  std::int64_t too_many_drugs[2] = {0, 0};
+  on_two_threads([&](int part) {
+    too_many_drugs[part] = std::erase_if(selection[part].candidates, [&](const Sample& s) { return s.drugs.size() > limit; });
+  });
+  std::vector<Sample>& samples = selection[0].candidates;
+  for (auto& s : selection[1].candidates) samples.push_back(std::move(s));
+  cohort.samples = std::move(samples);
+
+  Selection& selected = selection[0];
+  selected.add_counts(selection[1]);
   for (int r = 0; r < kReasons; ++r) cohort.drops[reasons[r]] = selected.dropped[r];
-  auto drop = [&](const std::string& reason) { ++cohort.drops[reason]; };
-  std::vector<Sample> candidates = std::move(first.candidates);
+  cohort.drops[too_many] = too_many_drugs[0] + too_many_drugs[1];
   const std::int64_t duplicate_diagnoses = selected.duplicate_diagnoses, unknown_codes = selected.unknown_codes,
                      folded_rows = selected.folded_rows, age_unknown = selected.age_unknown,
                      sex_unknown = selected.sex_unknown, age_90_or_older = selected.age_90_or_older,
                      bmi_computed = selected.bmi_computed;
   const std::int64_t* omr_found = selected.omr_found;
-
-  // Drug-list length outlier: nearest-rank percentile over the admissions still in.
-  std::vector<std::size_t> counts;
-  for (const auto& s : candidates) counts.push_back(s.drugs.size());
-  std::sort(counts.begin(), counts.end());
-  std::size_t limit = counts.empty() ? 0 : counts.back();
-  if (!counts.empty() && config.drug_count_percentile < 100) {
-    auto rank = static_cast<std::size_t>(std::ceil(config.drug_count_percentile / 100.0 * counts.size()));
-    limit = counts[std::clamp<std::size_t>(rank, 1, counts.size()) - 1];
-  }
-  const std::string too_many = fmt::format("6 more distinct drugs than the {}th percentile ({})",
-                                           config.drug_count_percentile, limit);
-  cohort.drops[too_many] = 0;
-  for (auto& s : candidates) {
-    if (s.drugs.size() > limit) drop(too_many);
-    else cohort.samples.push_back(std::move(s));
-  }
+  const std::int64_t implausible_omr = patients.implausible_omr();
+  const std::int64_t orphan_diagnoses = selected.orphan_diagnoses, orphan_prescriptions = selected.orphan_prescriptions;
 
   const double share = therapeutic_rows ? double(via[0] + via[1] + via[2]) / therapeutic_rows : 0.0;
   stats["prescriptions"] = {

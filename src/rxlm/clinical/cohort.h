@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,10 +22,12 @@ namespace rxlm::clinical {
 // a cohort holds millions of them and they are rendered one sample at a time (render_prompt).
 struct Sample {
   std::int64_t subject_id = 0, hadm_id = 0;  // for the split and the optional link file only
+  std::size_t patient_row = 0;               // the subject's index in HospTables::patients
   int admit_day = 0;
   PatientFacts patient;
-  std::vector<std::int32_t> diagnoses;  // HospTables::codes ids in seq_num order, each code once
-  std::vector<std::int32_t> drugs;      // Cohort::drug_names ids, ascending (= sorted by name), distinct
+  // In Cohort::id_lists (no allocation per sample: a cohort has hundreds of thousands).
+  std::span<const std::int32_t> diagnoses;  // HospTables::codes ids in seq_num order, each code once
+  std::span<const std::int32_t> drugs;      // Cohort::drug_names ids, ascending (= sorted by name), distinct
 };
 
 struct DrugInfo {
@@ -34,9 +37,14 @@ struct DrugInfo {
 
 struct Cohort {
   std::vector<Sample> samples;          // sorted by hadm_id
+  std::vector<std::vector<std::int32_t>> id_lists;  // what the samples' diagnoses and drugs view
   std::vector<std::string> drug_names;  // canonical names of the therapeutic drugs, sorted
   std::vector<DrugInfo> drugs;          // per drug_names id
   std::vector<const std::string*> code_titles;  // per HospTables::codes id; nullptr when not in d_icd_diagnoses
+  // Per HospTables::codes id: the code and its title ("" when unknown) as views into `code_text`, one
+  // compact block that stays in cache while the samples are rendered in shuffled order.
+  std::vector<DiagnosisView> code_lines;
+  std::string code_text;
   std::map<std::string, std::int64_t> drops;  // reason → admissions, in the order the checks run
   nlohmann::ordered_json stats;               // counts for the report (no identifiers)
 };
@@ -44,10 +52,10 @@ struct Cohort {
 Cohort build_cohort(const HospTables& tables, const PrepConfig& config, const DrugNormaliser& normaliser,
                     const AtcMap& atc);
 
-// The sample's prompt and drug names, written into `prompt` and `drugs` (reused between calls, so
-// rendering many samples allocates little).
-void render_prompt(const Cohort& cohort, const HospTables& tables, const Sample& sample, AdmissionPrompt& prompt,
-                   std::vector<std::string>& drugs);
+// The sample's diagnosis lines and drug names as views into `cohort`, written into `diagnoses` and
+// `drugs` (reused between calls, so rendering many samples allocates nothing); see append_user.
+void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
+                  std::vector<std::string_view>& drugs);
 
 // Readable admission type ("EW EMER." → "emergency"); unknown values are lower-cased as they are.
 std::string admission_type_phrase(std::string_view admission_type);

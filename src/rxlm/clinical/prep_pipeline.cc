@@ -4,9 +4,12 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -31,11 +34,74 @@ std::size_t sample_tokens(const Tokenizer& tokenizer, std::string_view user, std
          tokenizer.encode(answer).size();
 }
 
-std::string sample_id(std::size_t index) { return fmt::format("s{:06d}", index); }
+// "s" then the index, zero-padded to six digits (as fmt's "s{:06d}" wrote it).
+void append_sample_id(std::string& out, std::size_t index) {
+  char digits[24];
+  const auto length = static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, index).ptr - digits);
+  out += 's';
+  if (length < 6) out.append(6 - length, '0');
+  out.append(digits, length);
+}
+
+// Sample indices in output order: the patients in `patient_order` (each subject once), each patient's
+// samples by admission date, then hadm_id. Every key is distinct, so this is the order of a sort by
+// (rank, admit_day, hadm_id); it is made by bucketing on the rank, with an open-addressing table from
+// subject to rank (no node per patient, about one cache miss per sample).
+// Also sets rank_of[i], the rank of sample i's patient.
+std::vector<std::size_t> output_order(const std::vector<Sample>& samples, const std::vector<std::int64_t>& patient_order,
+                                      std::vector<std::size_t>& rank_of) {
+  constexpr std::int64_t kEmpty = std::numeric_limits<std::int64_t>::min();
+  struct Slot {
+    std::int64_t subject_id = kEmpty;
+    std::size_t rank = 0;
+  };
+  std::vector<Slot> slots(std::bit_ceil(patient_order.size() * 3 / 2 + 16));  // at most 2/3 full
+  const int shift = 64 - std::countr_zero(slots.size());
+  auto slot_of = [&](std::int64_t subject_id) {
+    std::size_t i = static_cast<std::size_t>((static_cast<std::uint64_t>(subject_id) * 0x9E3779B97F4A7C15ull) >> shift);
+    while (slots[i].subject_id != subject_id && slots[i].subject_id != kEmpty) i = (i + 1) & (slots.size() - 1);
+    return i;
+  };
+  for (std::size_t rank = 0; rank < patient_order.size(); ++rank)
+    slots[slot_of(patient_order[rank])] = {patient_order[rank], rank};
+
+  rank_of.assign(samples.size(), 0);
+  std::vector<std::size_t> bucket(patient_order.size() + 1, 0);
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const Slot& slot = slots[slot_of(samples[i].subject_id)];
+    if (slot.subject_id != samples[i].subject_id) fail("internal: subject of sample {} not in the patient order", i);
+    rank_of[i] = slot.rank;
+    ++bucket[slot.rank + 1];
+  }
+  for (std::size_t r = 1; r < bucket.size(); ++r) bucket[r] += bucket[r - 1];
+  std::vector<std::size_t> output(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) output[bucket[rank_of[i]]++] = i;
+  // Now bucket[r] is where patient r's samples end; put each patient's few samples in date order.
+  auto earlier = [&](std::size_t a, std::size_t b) {
+    return std::tie(samples[a].admit_day, samples[a].hadm_id) < std::tie(samples[b].admit_day, samples[b].hadm_id);
+  };
+  for (std::size_t r = 0, begin = 0; r < patient_order.size(); begin = bucket[r++])
+    if (bucket[r] - begin > 1) std::sort(output.begin() + begin, output.begin() + bucket[r], earlier);
+  return output;
+}
+
+// Samples are rendered in shuffled order, so each one's struct and lists are fetched from memory ahead
+// of use: the struct kPrefetch samples ahead, its lists (read from the struct) half as far.
+constexpr std::size_t kPrefetch = 8;
+
+void prefetch_struct(const Sample& s) {
+  for (std::size_t offset = 0; offset < sizeof(Sample); offset += 64)
+    __builtin_prefetch(reinterpret_cast<const char*>(&s) + offset);
+}
+
+void prefetch_lists(const Sample& s) {
+  __builtin_prefetch(s.diagnoses.data());
+  __builtin_prefetch(s.drugs.data());
+}
 
 // JSONL lines of a run of samples, back to back.
 struct RenderedBatch {
-  std::string bytes;
+  TextBuffer bytes;  // reused from batch to batch
   std::vector<std::size_t> ends;    // where each sample's line ends in `bytes`
   std::vector<std::size_t> tokens;  // per sample, only when a tokenizer is set
 };
@@ -130,24 +196,48 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
 
   // Split by patient over the admissions that made it this far.
   std::vector<std::int64_t> subjects;
+  subjects.reserve(cohort.samples.size());
   for (const auto& s : cohort.samples) subjects.push_back(s.subject_id);
-  auto split = config.folds >= 2 ? fold_patients(subjects, config.seed, config.folds)
-                                 : split_patients(subjects, config.seed, config.validation, config.test);
-  // Output order = shuffled patient order, then admission date: ids reveal nothing about MIMIC ids.
-  auto order = shuffled_patients(subjects, config.seed);
-  std::unordered_map<std::int64_t, std::size_t> position;
-  for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
-  std::vector<std::size_t> patient_rank(cohort.samples.size()), output(cohort.samples.size());
-  std::vector<const std::string*> split_of(cohort.samples.size());  // per sample
-  for (std::size_t i = 0; i < output.size(); ++i) {
-    patient_rank[i] = position.at(cohort.samples[i].subject_id);
-    split_of[i] = &split.at(cohort.samples[i].subject_id);
-    output[i] = i;
+  std::vector<std::string> split_names;
+  if (config.folds >= 2) {
+    for (int i = 0; i < config.folds; ++i) split_names.push_back("fold_" + std::to_string(i));
+  } else {
+    split_names = {"train", "validation", "test"};
   }
-  std::sort(output.begin(), output.end(), [&](std::size_t a, std::size_t b) {
-    const Sample &x = cohort.samples[a], &y = cohort.samples[b];
-    return std::tuple(patient_rank[a], x.admit_day, x.hadm_id) < std::tuple(patient_rank[b], y.admit_day, y.hadm_id);
-  });
+  // The split of each sample (an index into split_names) and its place in the output: shuffled patient
+  // order, then admission date, so ids reveal nothing about MIMIC ids. Both come from the distinct
+  // patients (what split_patients and shuffled_patients reduce their input to, so the result is the
+  // same); the split map and the output order are made on two threads.
+  std::vector<std::int64_t> patients;  // the samples' subjects in the order of tables.patients: sorted
+  {
+    std::vector<std::uint8_t> has_sample(tables.patients.size(), 0);
+    for (const auto& s : cohort.samples) has_sample[s.patient_row] = 1;
+    for (std::size_t i = 0; i < has_sample.size(); ++i)
+      if (has_sample[i]) patients.push_back(tables.patients[i].subject_id);
+  }
+  std::vector<std::uint32_t> split_by_rank(patients.size()), split_of(cohort.samples.size());
+  std::vector<std::size_t> output, rank_of;
+  {
+    std::exception_ptr helper_error;
+    std::jthread helper([&] {
+      try {
+        const auto split = config.folds >= 2 ? fold_patients(patients, config.seed, config.folds)
+                                             : split_patients(patients, config.seed, config.validation, config.test);
+        const auto order = shuffled_patients(patients, config.seed);
+        for (std::size_t rank = 0; rank < order.size(); ++rank) {
+          const std::string& name = split.at(order[rank]);
+          split_by_rank[rank] = static_cast<std::uint32_t>(std::find(split_names.begin(), split_names.end(), name) -
+                                                           split_names.begin());
+        }
+      } catch (...) {
+        helper_error = std::current_exception();
+      }
+    });
+    output = output_order(cohort.samples, shuffled_patients(patients, config.seed), rank_of);
+    helper.join();
+    if (helper_error) std::rethrow_exception(helper_error);
+  }
+  for (std::size_t i = 0; i < split_of.size(); ++i) split_of[i] = split_by_rank[rank_of[i]];
 
   std::unique_ptr<Tokenizer> tokenizer;
   if (!config.tokenizer.empty()) {
@@ -157,21 +247,25 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   const std::string too_long = fmt::format("7 longer than {} tokens", config.max_tokens);
   if (tokenizer) cohort.drops[too_long] = 0;
 
-  std::vector<std::string> split_names;
-  if (config.folds >= 2) {
-    for (int i = 0; i < config.folds; ++i) split_names.push_back("fold_" + std::to_string(i));
-  } else {
-    split_names = {"train", "validation", "test"};
+  std::map<std::string, std::unique_ptr<AtomicFile>> files;  // committed in name order
+  std::vector<AtomicFile*> split_file;                        // per split_names index
+  std::vector<std::int64_t> split_samples(split_names.size(), 0), split_patients_count(split_names.size(), 0);
+  for (const auto& name : split_names) {
+    auto& file = files[name] = std::make_unique<AtomicFile>(out_dir / (name + ".jsonl"), /*large=*/true);
+    split_file.push_back(file.get());
   }
-  std::map<std::string, std::unique_ptr<AtomicFile>> files;
-  std::map<std::string, std::int64_t> split_samples, split_patients_count;
-  for (const auto& name : split_names)
-    files[name] = std::make_unique<AtomicFile>(out_dir / (name + ".jsonl"), /*large=*/true);
   std::unique_ptr<AtomicFile> links;
   if (!link_file.empty()) {
     links = std::make_unique<AtomicFile>(link_file);
     links->write("sample_id\tsubject_id\thadm_id\n");
   }
+
+  // Each drug's ATC code as a JSON string, made once rather than per sample; "" where the code is not
+  // plain ASCII: that one is escaped (or refused, as invalid UTF-8) only if a sample lists the drug.
+  std::vector<std::string> atc_json(cohort.drugs.size());
+  for (std::size_t id = 0; id < cohort.drugs.size(); ++id)
+    if (std::ranges::all_of(cohort.drugs[id].atc, [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+      append_json_string(atc_json[id], cohort.drugs[id].atc);
 
   // Rendering (the bulk of the work) runs on two threads, batch by batch; lines are written and
   // counted in output order on this one. With a tokenizer it runs on this thread alone.
@@ -182,28 +276,49 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     batch.bytes.clear();
     batch.ends.clear();
     batch.tokens.clear();
-    AdmissionPrompt prompt;
-    std::vector<std::string> drugs;
-    std::string meta;
+    std::vector<DiagnosisView> diagnoses;
+    std::vector<std::string_view> drugs;
+    std::string user, answer, meta, line;
     for (std::size_t i = first; i < first + count; ++i) {
+      if (i + kPrefetch < first + count) prefetch_struct(cohort.samples[output[i + kPrefetch]]);
+      if (i + kPrefetch / 2 < first + count) prefetch_lists(cohort.samples[output[i + kPrefetch / 2]]);
       const Sample& s = cohort.samples[output[i]];
-      meta.assign(R"({"sample_id":")").append(sample_id(i)).append(R"(","split":")");
-      meta.append(*split_of[output[i]]).append(R"(","atc":[)");
+      meta.assign(R"({"sample_id":")");
+      append_sample_id(meta, i);
+      meta.append(R"(","split":")").append(split_names[split_of[output[i]]]).append(R"(","atc":[)");
       for (std::size_t d = 0; d < s.drugs.size(); ++d) {
         if (d) meta += ',';
-        append_json_string(meta, cohort.drugs[s.drugs[d]].atc);
+        if (atc_json[s.drugs[d]].empty()) append_json_string(meta, cohort.drugs[s.drugs[d]].atc);
+        else meta += atc_json[s.drugs[d]];
       }
       meta += "]}";
-      render_prompt(cohort, tables, s, prompt, drugs);
-      const std::string user = render_user(prompt), answer = render_answer(drugs);
-      if (tokenizer) batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
-      append_chat_line(batch.bytes, user, answer, meta);
+      sample_lines(cohort, s, diagnoses, drugs);
+      if (tokenizer) {
+        user.clear();
+        append_user(user, s.patient, diagnoses);
+        answer.clear();
+        append_answer(answer, drugs);
+        batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
+      }
+      if (!append_chat_line(batch.bytes, s.patient, diagnoses, drugs, meta)) {  // text beyond ASCII
+        user.clear();
+        append_user(user, s.patient, diagnoses);
+        answer.clear();
+        append_answer(answer, drugs);
+        line.clear();
+        append_chat_line(line, user, answer, meta);
+        batch.bytes.append(line);
+      }
       batch.ends.push_back(batch.bytes.size());
     }
   };
+  // `write` reads only small per-sample arrays (subjects, split_of), not the samples: those lie far
+  // apart in memory and were fetched by the rendering thread. The drug counts are taken afterwards, in
+  // memory order, from the samples marked written.
+  std::vector<std::uint8_t> written(cohort.samples.size(), 0);
   auto write = [&](std::size_t first, const RenderedBatch& batch) {
     for (std::size_t k = 0; k < batch.ends.size(); ++k) {
-      const Sample& s = cohort.samples[output[first + k]];
+      const std::size_t sample = output[first + k];
       if (tokenizer) {
         max_tokens_seen = std::max(max_tokens_seen, batch.tokens[k]);
         if (batch.tokens[k] > static_cast<std::size_t>(config.max_tokens)) {
@@ -211,18 +326,25 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
           continue;
         }
       }
-      const std::string& name = *split_of[output[first + k]];
+      const std::size_t split = split_of[sample];
       const std::size_t begin = k == 0 ? 0 : batch.ends[k - 1];
-      files[name]->write(std::string_view(batch.bytes).substr(begin, batch.ends[k] - begin));
-      if (links) links->write(fmt::format("{}\t{}\t{}\n", sample_id(first + k), s.subject_id, s.hadm_id));
-      ++split_samples[name];
-      if (s.subject_id != last_subject) ++split_patients_count[name];
-      last_subject = s.subject_id;
+      split_file[split]->write(batch.bytes.view().substr(begin, batch.ends[k] - begin));
+      if (links) {
+        std::string id;
+        append_sample_id(id, first + k);
+        links->write(fmt::format("{}\t{}\t{}\n", id, subjects[sample], cohort.samples[sample].hadm_id));
+      }
+      ++split_samples[split];
+      if (subjects[sample] != last_subject) ++split_patients_count[split];
+      last_subject = subjects[sample];
       ++samples_out;
-      for (auto drug : s.drugs) ++drug_admissions[drug];
+      written[sample] = 1;
     }
   };
   render_in_order(output.size(), tokenizer ? 1 : 2, render, write);
+  for (std::size_t i = 0; i < cohort.samples.size(); ++i)  // in memory order
+    if (written[i])
+      for (auto drug : cohort.samples[i].drugs) ++drug_admissions[drug];
 
   lap("write_samples");
   std::string vocabulary = "drug\tadmissions\tprescription_rows\tatc\tatc_name\n";
@@ -249,8 +371,8 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   report["admissions_out"] = samples_out;
   report["dropped_total"] = dropped;
   nlohmann::ordered_json splits = nlohmann::ordered_json::object();
-  for (const auto& name : split_names)
-    splits[name] = {{"samples", split_samples[name]}, {"patients", split_patients_count[name]}};
+  for (std::size_t i = 0; i < split_names.size(); ++i)
+    splits[split_names[i]] = {{"samples", split_samples[i]}, {"patients", split_patients_count[i]}};
   report["splits"] = splits;
   nlohmann::ordered_json table_counts = nlohmann::ordered_json::object();
   for (const auto& [name, count] : tables.counts)

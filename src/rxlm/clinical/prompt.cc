@@ -13,10 +13,115 @@
 namespace rxlm::clinical {
 namespace {
 
-std::string number(const std::optional<double>& value, int decimals, std::string_view unit) {
-  if (!value) return "unknown";
-  return fmt::format("{:.{}f}{}", *value, decimals, unit);
+std::string_view or_unknown(std::string_view text) { return text.empty() ? "unknown" : text; }
+
+// The user and assistant messages, written through a sink: `text` takes format text (plain ASCII, no
+// line ends, nothing JSON escapes), `line_end` a line end, `value` a field's text, `integer` and
+// `measurement` numbers. The format lives here only; the sinks below write it as it is or as JSON.
+template <class Sink>
+void write_user(Sink& out, const PatientFacts& p, std::span<const DiagnosisView> diagnoses) {
+  out.text("Patient: age ");
+  if (!p.age) out.text("unknown");
+  else if (*p.age >= 90) out.text("90 or older");
+  else out.integer(*p.age);
+  out.text(", sex ");
+  out.value(or_unknown(p.sex));
+  out.text(", height ");
+  out.measurement(p.height_cm, 0, " cm");
+  out.text(", weight ");
+  out.measurement(p.weight_kg, 1, " kg");
+  out.text(", BMI ");
+  out.measurement(p.bmi, 1, "");
+  out.text(", admission type ");
+  out.value(or_unknown(p.admission_type));
+  out.text(".");
+  out.line_end();
+  out.text("Diagnoses (in coded order):");
+  out.line_end();
+  int index = 0;
+  for (const auto& d : diagnoses) {  // "<index>. ICD-<version> <code>: <title>"
+    out.integer(++index);
+    out.text(". ICD-");
+    out.integer(d.icd_version);
+    out.text(" ");
+    out.value(d.icd_code);
+    out.text(": ");
+    out.value(d.title.empty() ? std::string_view("title unknown") : d.title);
+    out.line_end();
+  }
+  out.text("List the drugs to prescribe for this admission.");
 }
+
+template <class Sink, class Drugs>
+void write_answer(Sink& out, const Drugs& drugs) {
+  out.text("Drugs:");
+  for (const auto& drug : drugs) {
+    out.line_end();
+    out.text("- ");
+    out.value(drug);
+  }
+}
+
+// A measurement as fmt's "{:.Nf}" writes it (so ties round as they always did), into `digits`.
+void format_measurement(fmt::memory_buffer& digits, double value, int decimals) {
+  digits.clear();
+  fmt::format_to(std::back_inserter(digits), "{:.{}f}", value, decimals);
+}
+
+// Writes the messages as they are.
+struct PlainSink {
+  std::string& out;
+  void text(std::string_view t) { out += t; }
+  void line_end() { out += '\n'; }
+  void value(std::string_view t) { out += t; }
+  void integer(long long value) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+  }
+  void measurement(const std::optional<double>& value, int decimals, std::string_view unit) {
+    if (!value) return text("unknown");
+    fmt::memory_buffer digits;
+    format_measurement(digits, *value, decimals);
+    out.append(digits.data(), digits.size());
+    out += unit;
+  }
+};
+
+// Writes the messages as the inside of JSON string literals, straight into a TextBuffer. `failed` is
+// set when a value has a byte >= 0x80 (whose UTF-8 append_json_string has to check).
+struct JsonSink {
+  TextBuffer& out;
+  bool failed = false;
+  void text(std::string_view t) { out.append(t); }
+  void line_end() { out.append("\\n"); }
+  void value(std::string_view t) {
+    if (char* end = write_json_chars(out.reserve(json_chars_room(t.size())), t)) out.set_end(end);
+    else failed = true;
+  }
+  void integer(long long value) {
+    char* at = out.reserve(24);
+    out.set_end(std::to_chars(at, at + 24, value).ptr);
+  }
+  void measurement(const std::optional<double>& value, int decimals, std::string_view unit) {
+    if (!value) return text("unknown");
+    fmt::memory_buffer digits;  // digits, '-', '.', "inf" or "nan": nothing to escape
+    format_measurement(digits, *value, decimals);
+    out.append(std::string_view(digits.data(), digits.size()));
+    out.append(unit);
+  }
+};
+
+// Everything up to the user message is the same on every line: escaped once.
+const std::string& chat_line_head() {
+  static const std::string head = [] {
+    std::string text = R"({"messages":[{"role":"system","content":)";
+    append_json_string(text, system_prompt());
+    return text + R"(},{"role":"user","content":)";
+  }();
+  return head;
+}
+
+constexpr std::string_view kChatLineMiddle = R"(},{"role":"assistant","content":)";
 
 bool name_char(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == ' ' || c == '/' || c == '-' || c == '.' ||
@@ -34,25 +139,29 @@ const std::string& system_prompt() {
 }
 
 std::string render_user(const AdmissionPrompt& admission) {
-  const PatientFacts& p = admission.patient;
-  std::string age = !p.age ? "unknown" : *p.age >= 90 ? "90 or older" : std::to_string(*p.age);
-  std::string out = fmt::format("Patient: age {}, sex {}, height {}, weight {}, BMI {}, admission type {}.\n", age,
-                                p.sex.empty() ? "unknown" : p.sex, number(p.height_cm, 0, " cm"),
-                                number(p.weight_kg, 1, " kg"), number(p.bmi, 1, ""),
-                                p.admission_type.empty() ? "unknown" : p.admission_type);
-  out += "Diagnoses (in coded order):\n";
-  int index = 0;
-  for (const auto& d : admission.diagnoses)
-    out += fmt::format("{}. ICD-{} {}: {}\n", ++index, d.icd_version, d.icd_code,
-                       d.title.empty() ? "title unknown" : d.title);
-  out += "List the drugs to prescribe for this admission.";
+  std::vector<DiagnosisView> diagnoses;
+  diagnoses.reserve(admission.diagnoses.size());
+  for (const auto& d : admission.diagnoses) diagnoses.push_back({d.icd_version, d.icd_code, d.title});
+  std::string out;
+  append_user(out, admission.patient, diagnoses);
   return out;
 }
 
+void append_user(std::string& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses) {
+  PlainSink sink{out};
+  write_user(sink, patient, diagnoses);
+}
+
 std::string render_answer(const std::vector<std::string>& drugs) {
-  std::string out = "Drugs:";
-  for (const auto& drug : drugs) out += "\n- " + drug;
+  std::string out;
+  PlainSink sink{out};
+  write_answer(sink, drugs);
   return out;
+}
+
+void append_answer(std::string& out, std::span<const std::string_view> drugs) {
+  PlainSink sink{out};
+  write_answer(sink, drugs);
 }
 
 nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
@@ -68,11 +177,9 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
 }
 
 void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json) {
-  out += R"({"messages":[{"role":"system","content":)";
-  append_json_string(out, system_prompt());
-  out += R"(},{"role":"user","content":)";
+  out += chat_line_head();
   append_json_string(out, user);
-  out += R"(},{"role":"assistant","content":)";
+  out += kChatLineMiddle;
   append_json_string(out, answer);
   out += "}]";
   if (!meta_json.empty()) {
@@ -80,6 +187,27 @@ void append_chat_line(std::string& out, std::string_view user, std::string_view 
     out += meta_json;
   }
   out += "}\n";
+}
+
+bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
+                      std::span<const std::string_view> drugs, std::string_view meta_json) {
+  const std::size_t start = out.size();
+  JsonSink sink{out};
+  out.append(chat_line_head());
+  out.append("\"");
+  write_user(sink, patient, diagnoses);
+  out.append("\"");
+  out.append(kChatLineMiddle);
+  out.append("\"");
+  write_answer(sink, drugs);
+  out.append("\"}]");
+  if (!meta_json.empty()) {
+    out.append(R"(,"meta":)");
+    out.append(meta_json);
+  }
+  out.append("}\n");
+  if (sink.failed) out.resize_down(start);
+  return !sink.failed;
 }
 
 ParsedAnswer parse_answer(std::string_view text) {

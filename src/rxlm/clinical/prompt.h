@@ -2,11 +2,14 @@
 // parser whose acceptance rate is the paper's "output rate". Change the format only here.
 #pragma once
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "rxlm/io/jsonl.h"
 
 namespace rxlm::clinical {
 
@@ -38,6 +41,15 @@ const std::string& system_prompt();
 //   ...
 //   List the drugs to prescribe for this admission.
 std::string render_user(const AdmissionPrompt& admission);
+// One diagnosis line's fields as views, for writers that keep the strings elsewhere (prep renders from
+// interned codes and titles without copying them).
+struct DiagnosisView {
+  int icd_version = 0;
+  std::string_view icd_code, title;  // title "" when unknown
+};
+// render_user appended to `out`: prep renders hundreds of thousands of messages into reused buffers,
+// without a heap allocation per message.
+void append_user(std::string& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses);
 // The inverse of render_user, for consumers that only have the chat sample (baselines read the diagnosis
 // codes back from it). Numbers come back at the precision they were rendered with, "90 or older" comes
 // back as age 90, "unknown" as nullopt / "", and "title unknown" as an empty title, so
@@ -46,6 +58,8 @@ std::string render_user(const AdmissionPrompt& admission);
 AdmissionPrompt parse_user(std::string_view text);
 // The assistant message: "Drugs:\n- name\n- name" (one canonical name per line, no trailing newline).
 std::string render_answer(const std::vector<std::string>& drugs);
+// render_answer appended to `out`, from views (see append_user).
+void append_answer(std::string& out, std::span<const std::string_view> drugs);
 // {"messages":[system,user,assistant]} plus "meta" when given.
 nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::vector<std::string>& drugs,
                                    const nlohmann::ordered_json& meta = nullptr);
@@ -54,6 +68,11 @@ nlohmann::ordered_json chat_sample(const AdmissionPrompt& admission, const std::
 // JSON tree (prep emits hundreds of thousands). `user` and `answer` come from render_user and
 // render_answer; `meta_json` is a serialised JSON object, or empty for no meta.
 void append_chat_line(std::string& out, std::string_view user, std::string_view answer, std::string_view meta_json);
+// The same line for the same messages (append_user, append_answer), written in one pass straight from
+// the views into `out`. Returns false, leaving `out` as it was, when a text has a byte >= 0x80; the
+// caller then takes the append_chat_line above, which checks UTF-8 exactly as nlohmann does.
+bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
+                      std::span<const std::string_view> drugs, std::string_view meta_json);
 
 struct ParsedAnswer {
   bool ok = false;

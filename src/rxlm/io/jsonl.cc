@@ -3,15 +3,19 @@
 #include "rxlm/io/jsonl.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #ifdef __AVX2__
 #include <immintrin.h>
@@ -45,14 +49,21 @@ struct FreeAligned {
 };
 using AlignedBlock = std::unique_ptr<char, FreeAligned>;
 
+// On 2 MiB boundaries, with 2 MiB pages asked for: a fresh block is then faulted in 4 steps, not 2048
+// (transparent huge pages are commonly set to "madvise"; the advice is only a hint).
 AlignedBlock aligned_block() {
-  return AlignedBlock(static_cast<char*>(std::aligned_alloc(kDirectAlign, kDirectBlock)));
+  constexpr std::size_t kHugePage = 2 << 20;
+  AlignedBlock block(static_cast<char*>(std::aligned_alloc(kHugePage, kDirectBlock)));
+  if (block) ::madvise(block.get(), kDirectBlock, MADV_HUGEPAGE);
+  return block;
 }
 
 }  // namespace
 
-// Double-buffered O_DIRECT writer: the caller fills one aligned block while a background thread writes
-// the other; the unaligned tail is written in finish() after O_DIRECT is switched off.
+// Queued O_DIRECT writer: the caller fills one aligned block while a background thread writes the
+// blocks filled before it, in order. Up to kDirectBlocks blocks per file, so that the disk stays busy
+// while the caller is rendering rather than copying; the unaligned tail is written in finish() after
+// O_DIRECT is switched off.
 class DirectWriter {
  public:
   // nullptr when the file system refuses O_DIRECT.
@@ -88,7 +99,7 @@ class DirectWriter {
   void finish() {
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [this] { return !pending_; });
+      changed_.wait(lock, [this] { return queued_.empty(); });
     }
     int error = error_;
     const std::size_t aligned = filled_ / kDirectAlign * kDirectAlign;
@@ -105,9 +116,11 @@ class DirectWriter {
   }
 
  private:
-  DirectWriter(int fd, std::string name)
-      : fd_(fd), name_(std::move(name)), filling_(aligned_block()), writing_(aligned_block()) {
-    if (!filling_ || !writing_) fail("{}: out of memory for the write buffers", name_);
+  static constexpr std::size_t kDirectBlocks = 4;  // per file: the one being filled and up to 3 queued
+
+  DirectWriter(int fd, std::string name) : fd_(fd), name_(std::move(name)), filling_(aligned_block()) {
+    if (!filling_) fail("{}: out of memory for the write buffers", name_);
+    blocks_ = 1;
     thread_ = std::thread([this] { run(); });
   }
 
@@ -123,43 +136,59 @@ class DirectWriter {
     return error;
   }
 
+  // Queues the full block and takes an empty one: a spare, a new one while fewer than kDirectBlocks
+  // exist, or else the next one the thread has written.
   void hand_off() {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [this] { return !pending_; });
     if (error_) fail("{}: write failed ({}); is the disk full?", name_, std::strerror(error_));
-    std::swap(filling_, writing_);
-    pending_ = true;
+    queued_.push_back(std::move(filling_));
     filled_ = 0;
-    lock.unlock();
     changed_.notify_all();
+    if (spare_.empty() && blocks_ < kDirectBlocks) {
+      lock.unlock();
+      AlignedBlock block = aligned_block();
+      if (!block) fail("{}: out of memory for the write buffers", name_);
+      filling_ = std::move(block);
+      lock.lock();
+      ++blocks_;
+      return;
+    }
+    changed_.wait(lock, [this] { return !spare_.empty(); });
+    filling_ = std::move(spare_.back());
+    spare_.pop_back();
   }
 
   void run() {
     std::unique_lock lock(mutex_);
     for (;;) {
-      changed_.wait(lock, [this] { return pending_ || stopping_; });
-      if (!pending_) return;
+      changed_.wait(lock, [this] { return !queued_.empty() || stopping_; });
+      if (queued_.empty()) return;
+      const char* block = queued_.front().get();  // stays at the front (and alive) while it is written
+      const bool skip = error_ || stopping_;       // after a failure, or for a file that is abandoned
       lock.unlock();
-      const int error = error_ ? 0 : write_block(writing_.get(), kDirectBlock);
+      const int error = skip ? 0 : write_block(block, kDirectBlock);
       lock.lock();
       if (error) error_ = error;
-      pending_ = false;
+      spare_.push_back(std::move(queued_.front()));
+      queued_.pop_front();
       changed_.notify_all();
     }
   }
 
   int fd_;
   std::string name_;
-  AlignedBlock filling_, writing_;
-  std::size_t filled_ = 0;
+  AlignedBlock filling_;
+  std::size_t filled_ = 0, blocks_ = 0;  // blocks_: allocated so far
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool pending_ = false, stopping_ = false;  // pending_: writing_ holds a block for the thread
-  int error_ = 0;                             // errno of a failed block write
+  std::deque<AlignedBlock> queued_;  // full blocks in file order; the front one is being written
+  std::vector<AlignedBlock> spare_;  // written blocks to fill again
+  bool stopping_ = false;
+  int error_ = 0;  // errno of a failed block write
   std::thread thread_;
 };
 
-AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move(path)) {
+AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move(path)), large_(large) {
   temp_ = path_;
   temp_ += ".tmp-" + std::to_string(::getpid());
   if (large && (direct_ = DirectWriter::create(temp_))) return;
@@ -169,6 +198,7 @@ AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move
 }
 
 AtomicFile::~AtomicFile() {
+  if (remover_.joinable()) remover_.join();
   if (file_ || direct_) {
     if (file_) std::fclose(file_);
     direct_.reset();
@@ -218,9 +248,22 @@ void AtomicFile::commit() {
       fail("{}: could not finish writing ({}); nothing was replaced", temp_.string(), std::strerror(errno));
     }
   }
+  // Replacing a large file frees all its blocks inside rename(): tens of ms for hundreds of MB. So the
+  // old file first gets a second name, rename() then only drops a link, and the blocks are freed on a
+  // background thread. `path_` names a complete file all along, the old one or the new one.
+  std::filesystem::path old;
+  if (large_) {
+    old = path_;
+    old += ".old-" + std::to_string(::getpid());
+    if (::link(path_.c_str(), old.c_str()) != 0) old.clear();  // nothing to replace, or no hard links here
+  }
   std::error_code ec;
   std::filesystem::rename(temp_, path_, ec);
-  if (ec) fail("{}: could not rename into place ({})", path_.string(), ec.message());
+  if (ec) {
+    if (!old.empty()) ::unlink(old.c_str());
+    fail("{}: could not rename into place ({})", path_.string(), ec.message());
+  }
+  if (!old.empty()) remover_ = std::thread([old] { ::unlink(old.c_str()); });
 }
 
 namespace {
@@ -278,6 +321,132 @@ void append_json_string(std::string& out, std::string_view text) {
   }
   out.append(text.data() + run, text.size() - run);
   out.push_back('"');
+}
+
+namespace {
+
+#ifdef __AVX2__
+// Bit i set where byte i of `v` needs escaping or is >= 0x80 (negative as a signed byte, so "< 0x20").
+std::uint32_t special_bytes(__m256i v) {
+  const __m256i special = _mm256_or_si256(
+      _mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v),
+      _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')), _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'))));
+  return static_cast<std::uint32_t>(_mm256_movemask_epi8(special));
+}
+
+std::uint32_t special_bytes(__m128i v) {
+  const __m128i special = _mm_or_si128(
+      _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v),
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(special));
+}
+
+// Loads `Width` (4, 8 or 16) bytes.
+template <int Width>
+__m128i load(const char* p) {
+  if constexpr (Width == 16) return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  if constexpr (Width == 8) return _mm_loadl_epi64(reinterpret_cast<const __m128i*>(p));
+  std::int32_t word;
+  std::memcpy(&word, p, 4);
+  return _mm_cvtsi32_si128(word);
+}
+
+template <int Width>
+void store(char* p, __m128i v) {
+  if constexpr (Width == 16) return _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v);
+  if constexpr (Width == 8) return _mm_storel_epi64(reinterpret_cast<__m128i*>(p), v);
+  const std::int32_t word = _mm_cvtsi128_si32(v);
+  std::memcpy(p, &word, 4);
+}
+
+// For Width <= n < 2 * Width: copies the n bytes at `in` to `out` as two overlapping blocks, the first
+// and the last Width bytes, so nothing outside them is read. Returns how many lead the first special byte
+// (n when there is none); bytes copied past it are overwritten later.
+template <int Width>
+std::size_t copy_short(const char* in, std::size_t n, char* out) {
+  const __m128i first = load<Width>(in), last = load<Width>(in + n - Width);
+  store<Width>(out, first);
+  store<Width>(out + n - Width, last);
+  constexpr std::uint32_t lanes = (1u << Width) - 1;  // load<4>/<8> zero the upper lanes, which count as special
+  if (const std::uint32_t mask = special_bytes(first) & lanes) return static_cast<std::size_t>(__builtin_ctz(mask));
+  // The overlap was checked clean in `first`, so the first special of `last` is the first of all.
+  if (const std::uint32_t mask = special_bytes(last) & lanes) return n - Width + static_cast<std::size_t>(__builtin_ctz(mask));
+  return n;
+}
+#endif
+
+// Copies bytes from `in` to `out` up to the first special byte (or `end`); both advance past the copy.
+// Writes up to 32 bytes past the copy at `out`.
+void copy_plain_run(const char*& in, const char* end, char*& out) {
+#ifdef __AVX2__
+  // Whole blocks are stored as they are, then the output is cut back to the first special byte.
+  while (end - in >= 32) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), v);
+    if (const std::uint32_t mask = special_bytes(v)) {
+      in += __builtin_ctz(mask);
+      out += __builtin_ctz(mask);
+      return;
+    }
+    in += 32;
+    out += 32;
+  }
+  const auto left = static_cast<std::size_t>(end - in);
+  std::size_t plain = 0;
+  if (left >= 16) plain = copy_short<16>(in, left, out);
+  else if (left >= 8) plain = copy_short<8>(in, left, out);
+  else if (left >= 4) plain = copy_short<4>(in, left, out);
+  else
+    while (plain < left) {
+      const auto c = static_cast<unsigned char>(in[plain]);
+      if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') break;
+      out[plain++] = static_cast<char>(c);
+    }
+  in += plain;
+  out += plain;
+#else
+  while (in != end) {
+    const auto c = static_cast<unsigned char>(*in);
+    if (c < 0x20 || c >= 0x80 || c == '"' || c == '\\') return;
+    *out++ = *in++;
+  }
+#endif
+}
+
+}  // namespace
+
+char* write_json_chars(char* out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  const char* in = text.data();
+  const char* const end = in + text.size();
+  for (;;) {
+    copy_plain_run(in, end, out);
+    if (in == end) return out;
+    const char c = *in++;
+    switch (c) {
+      case '"': *out++ = '\\', *out++ = '"'; break;
+      case '\\': *out++ = '\\', *out++ = '\\'; break;
+      case '\b': *out++ = '\\', *out++ = 'b'; break;
+      case '\f': *out++ = '\\', *out++ = 'f'; break;
+      case '\n': *out++ = '\\', *out++ = 'n'; break;
+      case '\r': *out++ = '\\', *out++ = 'r'; break;
+      case '\t': *out++ = '\\', *out++ = 't'; break;
+      default:
+        if (static_cast<unsigned char>(c) >= 0x80) return nullptr;
+        std::memcpy(out, "\\u00", 4);
+        out[4] = kHex[(c >> 4) & 0xF];
+        out[5] = kHex[c & 0xF];
+        out += 6;
+    }
+  }
+}
+
+void TextBuffer::grow(std::size_t bytes) {
+  const std::size_t capacity = std::max({capacity_ * 2, size_ + bytes, std::size_t{1} << 16});
+  std::unique_ptr<char[]> data(new char[capacity]);  // not zero-filled
+  if (size_) std::memcpy(data.get(), data_.get(), size_);
+  data_ = std::move(data);
+  capacity_ = capacity;
 }
 
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes) {
