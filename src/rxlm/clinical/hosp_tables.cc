@@ -777,13 +777,19 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  if (fresh) t.codes.push_back({version, std::string(code)});
                  push_back_sized(t.diagnoses, std::move(d), r);
                });
+  // Codes ranked once by (version, code text), so that the sort compares integers, not strings.
+  std::vector<std::int32_t> by_text(t.codes.size()), code_rank(t.codes.size());
+  for (std::size_t i = 0; i < by_text.size(); ++i) by_text[i] = static_cast<std::int32_t>(i);
+  std::sort(by_text.begin(), by_text.end(), [&](std::int32_t a, std::int32_t b) {
+    return std::tie(t.codes[a].icd_version, t.codes[a].icd_code) < std::tie(t.codes[b].icd_version, t.codes[b].icd_code);
+  });
+  for (std::size_t i = 0; i < by_text.size(); ++i) code_rank[by_text[i]] = static_cast<std::int32_t>(i);
   sort_grouped(
       t.diagnoses, admission,
       [&](const DiagnosisRow& a, const DiagnosisRow& b) {
         if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
         if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
-        const auto &x = t.codes[a.code], &y = t.codes[b.code];
-        return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
+        return code_rank[a.code] < code_rank[b.code];
       });
 
   for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
