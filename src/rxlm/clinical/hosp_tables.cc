@@ -489,13 +489,15 @@ std::size_t compact_in_halves(T* out, std::size_t count, Boundary boundary, Work
   return low + high;
 }
 
-// order_admissions_*: entries[begin, end) hold whole admissions, each admission's entries together.
-// Each admission's entries are put in product order with equal products merged (rows summed),
-// written from `begin` on (never past what is still to be read); returns how many were written.
+// For up to this many products order_admissions_by_bitmap is used (it scans a summary of
+// products / 4096 words per admission); past it, the entries are sorted as in any other order.
+constexpr std::size_t kBitmapProducts = std::size_t{1} << 20;
 
-// An admission's products marked in a bitmap (and its words in a summary bitmap) with their rows
-// summed, then read back in bit order: sorted and merged without comparisons, a few times faster than
-// sorting the few dozen entries. For up to 2^20 products (the summary is scanned per admission).
+// entries[begin, end) hold whole admissions, each admission's entries together. Each admission's
+// entries are put in product order with equal products merged (rows summed), written from `begin` on
+// (never past what is still to be read); returns how many were written. The admission's products are
+// marked in a bitmap (and its words in a summary bitmap) with their rows summed, then read back in bit
+// order: sorted and merged without comparisons, a few times faster than sorting the few dozen entries.
 std::size_t order_admissions_by_bitmap(PrescriptionRow* entries, std::size_t begin, std::size_t end,
                                        std::size_t products) {
   const std::size_t words = (products + 63) / 64, groups = (words + 63) / 64;
@@ -527,26 +529,6 @@ std::size_t order_admissions_by_bitmap(PrescriptionRow* entries, std::size_t beg
   return out - begin;
 }
 
-// The same by sorting each admission's entries, for product ids too many for the bitmap.
-std::size_t order_admissions_by_sorting(PrescriptionRow* entries, std::size_t begin, std::size_t end) {
-  std::size_t out = begin;
-  for (std::size_t run = begin; run < end;) {
-    std::size_t run_end = run + 1;
-    while (run_end < end && entries[run_end].hadm_id == entries[run].hadm_id) ++run_end;
-    std::sort(entries + run, entries + run_end,
-              [](const PrescriptionRow& a, const PrescriptionRow& b) { return a.product < b.product; });
-    const std::size_t first_out = out;
-    for (std::size_t i = run; i < run_end; ++i) {
-      if (out > first_out && entries[out - 1].product == entries[i].product)
-        entries[out - 1].rows += entries[i].rows;
-      else
-        entries[out++] = entries[i];
-    }
-    run = run_end;
-  }
-  return out - begin;
-}
-
 // Entries in admission order (each admission's entries together, admissions ascending, as in the
 // synthetic tables): orders each admission's entries by product and merges equal pairs, in place.
 // Returns how many entries are left.
@@ -556,8 +538,7 @@ std::size_t sort_within_admissions(PrescriptionRow* entries, std::size_t count, 
     return i;
   };
   return compact_in_halves(entries, count, boundary, [&](std::size_t begin, std::size_t end) {
-    return products <= (std::size_t{1} << 20) ? order_admissions_by_bitmap(entries, begin, end, products)
-                                              : order_admissions_by_sorting(entries, begin, end);
+    return order_admissions_by_bitmap(entries, begin, end, products);
   });
 }
 
@@ -605,7 +586,7 @@ std::optional<std::size_t> sort_packed(PrescriptionRow* entries, std::size_t cou
 }
 
 // Products numbered in sorted order, entries sorted by (hadm_id, product) with each pair once and its
-// rows summed.
+// rows summed. `parts`: at least one, in file order.
 void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   const std::vector<std::vector<std::int32_t>> merged_id = merge_products(parts, t);
   // All entries in one array (the first part's), products renumbered.
@@ -636,7 +617,7 @@ void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
     highest = std::max(highest, part.highest_hadm_id);
   }
   std::optional<std::size_t> kept;
-  if (ordered)
+  if (ordered && t.products.size() <= kBitmapProducts)
     kept = sort_within_admissions(entries.data(), entries.size(), t.products.size());
   else if (!entries.empty())
     kept = sort_packed(entries.data(), entries.size(), lowest, highest, t.products.size(), t.prescription_rows);
@@ -794,13 +775,19 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  if (fresh) t.codes.push_back({version, std::string(code)});
                  push_back_sized(t.diagnoses, std::move(d), r);
                });
+  // Codes ranked once by (version, code text), so that the sort compares integers, not strings.
+  std::vector<std::int32_t> by_text(t.codes.size()), code_rank(t.codes.size());
+  for (std::size_t i = 0; i < by_text.size(); ++i) by_text[i] = static_cast<std::int32_t>(i);
+  std::sort(by_text.begin(), by_text.end(), [&](std::int32_t a, std::int32_t b) {
+    return std::tie(t.codes[a].icd_version, t.codes[a].icd_code) < std::tie(t.codes[b].icd_version, t.codes[b].icd_code);
+  });
+  for (std::size_t i = 0; i < by_text.size(); ++i) code_rank[by_text[i]] = static_cast<std::int32_t>(i);
   sort_grouped(
       t.diagnoses, admission,
       [&](const DiagnosisRow& a, const DiagnosisRow& b) {
         if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
         if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
-        const auto &x = t.codes[a.code], &y = t.codes[b.code];
-        return std::tie(x.icd_version, x.icd_code) < std::tie(y.icd_version, y.icd_code);
+        return code_rank[a.code] < code_rank[b.code];
       });
 
   for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
