@@ -17,15 +17,14 @@
 #endif
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/gzip_errors.h"
 
 namespace rxlm {
 namespace {
 constexpr std::size_t kChunk = 4 << 20;
 constexpr std::size_t kChunksAhead = 3;
 
-std::string corrupt(const std::string& name, std::string_view why) {
-  return fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name, why);
-}
+using gzip_errors::corrupt;
 // Chunk memory outlives its file: the next file takes it instead of faulting in fresh pages (each
 // table opens its own file; up to two are open at once).
 class ChunkPool {
@@ -101,18 +100,7 @@ class RawFile {
   int fd_ = -1;
 };
 
-const char* isal_error(int code) {
-  switch (code) {
-    case ISAL_INVALID_BLOCK: return "invalid deflate block";
-    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-    case ISAL_INVALID_LOOKBACK: return "invalid back-reference distance";
-    case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-    case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
-    case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length check failed";
-    case ISAL_NEED_DICT: return "needs a preset dictionary";
-    default: return "unknown igzip error";
-  }
-}
+using gzip_errors::isal_error;
 
 // igzip over one or more concatenated gzip members. Like zlib's gzread, bytes after a member that do
 // not start another member are ignored.

@@ -27,6 +27,7 @@
 #endif
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/gzip_errors.h"
 #include "rxlm/io/deflate_markers.h"
 #include "rxlm/io/gzip_segment.h"
 
@@ -55,9 +56,7 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
-std::string corrupt(const std::string& name, std::string_view why) {
-  return fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name, why);
-}
+using gzip_errors::corrupt;
 
 }  // namespace
 

@@ -21,6 +21,7 @@
 #include <cstring>
 
 #include "rxlm/core/error.h"
+#include "rxlm/io/gzip_errors.h"
 
 #ifdef RXLM_HAVE_ISAL
 #include <isa-l/igzip_lib.h>
@@ -63,22 +64,9 @@ namespace {
 constexpr std::size_t kInput = 1 << 20;
 constexpr std::uint32_t kWindow = 32768;
 
-std::string corrupt(const std::string& name, std::string_view why) {
-  return fmt::format("{}: corrupt or truncated gzip data ({}); re-download or re-compress the file", name, why);
-}
+using gzip_errors::corrupt;
 
-const char* isal_error(int code) {
-  switch (code) {
-    case ISAL_INVALID_BLOCK: return "invalid deflate block";
-    case ISAL_INVALID_SYMBOL: return "invalid deflate symbol";
-    case ISAL_INVALID_LOOKBACK: return "invalid back-reference distance";
-    case ISAL_INVALID_WRAPPER: return "invalid gzip header";
-    case ISAL_UNSUPPORTED_METHOD: return "unsupported compression method";
-    case ISAL_INCORRECT_CHECKSUM: return "CRC-32 or length check failed";
-    case ISAL_NEED_DICT: return "needs a preset dictionary";
-    default: return "unknown igzip error";
-  }
-}
+using gzip_errors::isal_error;
 }  // namespace
 
 GzipSegment::GzipSegment(const PositionedFile& file)
