@@ -10,14 +10,15 @@
 #include <cstring>
 #include <string_view>
 
-#ifdef RXLM_HAVE_ISAL
-#include <isa-l/igzip_lib.h>
-#else
+#ifndef RXLM_HAVE_ISAL
 #include <zlib.h>
 #endif
 
 #include "rxlm/core/error.h"
 #include "rxlm/io/gzip_errors.h"
+#ifdef RXLM_HAVE_ISAL
+#include "rxlm/io/gzip_segment.h"
+#endif
 
 namespace rxlm {
 namespace {
@@ -100,78 +101,25 @@ class RawFile {
   int fd_ = -1;
 };
 
-using gzip_errors::isal_error;
-
-// igzip over one or more concatenated gzip members. Like zlib's gzread, bytes after a member that do
-// not start another member are ignored.
+// igzip over one or more concatenated gzip members: a GzipSegment without a stop (gzip_segment.h, shared
+// with GzipParts). Like zlib's gzread, bytes after a member that do not start another member are ignored.
 class IsalInflater final : public Inflater {
  public:
-  IsalInflater(std::unique_ptr<RawFile> file, std::unique_ptr<std::uint8_t[]> input, std::size_t have)
-      : file_(std::move(file)), input_(std::move(input)), state_(std::make_unique<inflate_state>()) {
-    start_member();
-    state_->next_in = input_.get();
-    state_->avail_in = static_cast<std::uint32_t>(have);
-  }
+  explicit IsalInflater(const std::string& name) : file_(name), segment_(file_) {}
 
   std::size_t fill(char* out, std::size_t capacity) override {
-    if (done_) return 0;
-    inflate_state& s = *state_;
-    s.next_out = reinterpret_cast<std::uint8_t*>(out);
-    s.avail_out = static_cast<std::uint32_t>(capacity);
-    while (s.avail_out > 0) {
-      if (s.block_state == ISAL_BLOCK_FINISH && !next_member()) {
-        done_ = true;
-        break;
-      }
-      if (s.avail_in == 0) refill();
-      const std::uint32_t in_before = s.avail_in, out_before = s.avail_out;
-      int code = isal_inflate(&s);
-      if (code < 0) fail("{}", corrupt(file_->name(), isal_error(code)));
-      // Neither input taken nor output made: igzip needs more input than it has; none left = cut short.
-      if (s.block_state != ISAL_BLOCK_FINISH && s.avail_in == in_before && s.avail_out == out_before && !refill())
-        fail("{}", corrupt(file_->name(), "unexpected end of file"));
+    std::size_t filled = 0;
+    while (filled < capacity) {
+      const std::size_t got = segment_.fill(out + filled, capacity - filled);
+      if (got == 0) break;
+      filled += got;
     }
-    return capacity - s.avail_out;
+    return filled;
   }
 
  private:
-  void start_member() {
-    isal_inflate_init(state_.get());
-    state_->crc_flag = ISAL_GZIP;
-  }
-
-  // Reads more input after what is left unread; false at the end of the file (or with a full buffer).
-  bool refill() {
-    inflate_state& s = *state_;
-    if (s.avail_in == kInput) return false;
-    std::memmove(input_.get(), s.next_in, s.avail_in);
-    std::size_t got = file_->read(input_.get() + s.avail_in, kInput - s.avail_in);
-    s.next_in = input_.get();
-    s.avail_in += static_cast<std::uint32_t>(got);
-    return got > 0;
-  }
-
-  // After a member's trailer: true when another gzip member follows (and is started).
-  bool next_member() {
-    inflate_state& s = *state_;
-    while (s.avail_in < 2 && refill()) {
-    }
-    if (s.avail_in < 2 || s.next_in[0] != 0x1f || s.next_in[1] != 0x8b) return false;
-    std::uint8_t* next_in = s.next_in;
-    std::uint32_t avail_in = s.avail_in, avail_out = s.avail_out;
-    std::uint8_t* next_out = s.next_out;
-    start_member();
-    s.next_in = next_in;
-    s.avail_in = avail_in;
-    s.next_out = next_out;
-    s.avail_out = avail_out;
-    return true;
-  }
-
-  std::unique_ptr<RawFile> file_;
-  std::unique_ptr<std::uint8_t[]> input_;
-  std::unique_ptr<inflate_state> state_;
-  bool done_ = false;
+  PositionedFile file_;
+  GzipSegment segment_;
 };
 
 // A file that does not start with the gzip magic bytes is handed out as it is.
@@ -210,8 +158,7 @@ std::unique_ptr<Inflater> open_inflater(const std::string& name) {
     if (got == 0) break;
     have += got;
   }
-  if (have >= 2 && input[0] == 0x1f && input[1] == 0x8b)
-    return std::make_unique<IsalInflater>(std::move(file), std::move(input), have);
+  if (have >= 2 && input[0] == 0x1f && input[1] == 0x8b) return std::make_unique<IsalInflater>(name);
   return std::make_unique<PlainFile>(std::move(file), std::move(input), have);
 }
 
