@@ -22,8 +22,7 @@
 
 namespace rxlm {
 namespace {
-constexpr std::size_t kChunk = 4 << 20;
-constexpr std::size_t kChunksAhead = 3;
+constexpr std::size_t kChunk = ChunkSource::kChunk, kChunksAhead = ChunkSource::kChunksAhead;
 
 using gzip_errors::corrupt;
 // Chunk memory outlives its file: the next file takes it instead of faulting in fresh pages (each

@@ -27,6 +27,8 @@ class ChunkSource {
   // Bytes writable before each chunk (a reader may put the unread end of the previous chunk there, so
   // that a record cut by the chunk boundary lies in one piece) and readable after it (for wide loads).
   static constexpr std::size_t kHeadroom = 64 << 10, kPadding = 64;
+  // Inflaters fill chunks of kChunk bytes and run at most kChunksAhead chunks ahead of their reader.
+  static constexpr std::size_t kChunk = 4 << 20, kChunksAhead = 3;
 
   // The next inflated chunk, without copying: valid until the next call; size 0 only at the true end of
   // the data. kHeadroom bytes before `data` may be written; kPadding bytes after the chunk may be read.

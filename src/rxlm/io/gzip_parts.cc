@@ -34,8 +34,7 @@
 namespace rxlm {
 namespace {
 
-constexpr std::size_t kChunk = 4 << 20;
-constexpr std::size_t kChunksAhead = 3;
+constexpr std::size_t kChunk = ChunkSource::kChunk, kChunksAhead = ChunkSource::kChunksAhead;
 // Where a split point is looked for: this many compressed bytes after the guess (zlib's blocks are far
 // shorter), and the marker run may need this much more input and output before its window is known.
 constexpr std::size_t kSearchBytes = 1 << 20;
