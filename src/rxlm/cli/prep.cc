@@ -4,6 +4,7 @@
 #include "rxlm/clinical/hosp_source.h"
 #include "rxlm/clinical/prep_pipeline.h"
 #include "rxlm/cli/command.h"
+#include "rxlm/core/batch_memory.h"
 #include "rxlm/core/error.h"
 
 namespace {
@@ -45,6 +46,7 @@ const bool registered = rxlm::cli::register_command(
         config.max_tokens = options->max_tokens;
         if (config.tokenizer.empty() != (config.max_tokens == 0))
           rxlm::fail("prep: --tokenizer and --max-tokens go together");
+        rxlm::keep_freed_memory();  // prep frees one big table and builds the next, then exits
         auto source = options->mimic.empty() ? open_postgres(options->pg, options->schema) : open_csv_folder(options->mimic);
         auto report = run_prep(*source, config, options->out, options->link);
         fmt::print("admissions in: {}; samples out: {}; dropped: {}\n", report["admissions_in"].dump(),

@@ -589,7 +589,8 @@ std::optional<std::size_t> sort_packed(PrescriptionRow* entries, std::size_t cou
 // rows summed. `parts`: at least one, in file order.
 void merge_prescriptions(std::span<PrescriptionPart> parts, HospTables& t) {
   const std::vector<std::vector<std::int32_t>> merged_id = merge_products(parts, t);
-  // All entries in one array (the first part's), products renumbered.
+  // All entries in one array (the first part's, whose reader reserved room for the whole file's: see
+  // push_back_sized and csv_parts' PartSource), products renumbered.
   std::vector<PrescriptionRow>& entries = parts[0].entries;
   std::size_t total = 0;
   for (const PrescriptionPart& part : parts) total += part.entries.size();

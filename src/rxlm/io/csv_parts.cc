@@ -52,7 +52,13 @@ class Handoff {
 // and with part k + 1's such bytes appended at its end.
 class PartSource final : public ChunkSource {
  public:
-  PartSource(GzipParts& parts, int part, Handoff& handoff) : parts_(parts), part_(part), handoff_(handoff) {}
+  PartSource(GzipParts& parts, int part, Handoff& handoff, std::uint64_t file_size)
+      : parts_(parts), part_(part), handoff_(handoff), file_size_(file_size) {}
+
+  // The whole file's, not this part's: each part's reader sizes its tables as if it were to hold the
+  // whole file (memory only reserved, not touched), so the parts' rows can be appended to part 0's
+  // without moving them (csv_parts.h).
+  std::uint64_t expected_size() const override { return file_size_; }
 
   View next_chunk() override {
     if (done_ || handoff_.aborted()) return {};
@@ -91,6 +97,7 @@ class PartSource final : public ChunkSource {
   GzipParts& parts_;
   const int part_;
   Handoff& handoff_;
+  const std::uint64_t file_size_;
   bool started_ = false, done_ = false;
   std::string cut_;                // bytes before the first line end, across chunks
   std::unique_ptr<char[]> tail_;   // the appended bytes, with headroom and padding
@@ -106,13 +113,14 @@ int read_csv_in_parts(const std::filesystem::path& path, CsvOptions options,
     return 1;
   }
   GzipParts parts(path, 2, min_compressed);
+  const std::uint64_t file_size = expected_size_of(path.string());
   const int count = parts.parts();
   Handoff handoff(count);
   std::vector<std::exception_ptr> errors(count);
   std::vector<std::thread> threads;
   auto run_part = [&](int part, const std::vector<std::string>* header) {
     try {
-      CsvReader reader(path.string(), std::make_shared<PartSource>(parts, part, handoff), options, header);
+      CsvReader reader(path.string(), std::make_shared<PartSource>(parts, part, handoff, file_size), options, header);
       read(reader, part);
     } catch (...) {
       errors[part] = std::current_exception();
@@ -122,7 +130,7 @@ int read_csv_in_parts(const std::filesystem::path& path, CsvOptions options,
   std::exception_ptr error;
   std::vector<std::string> header;  // outlives the threads that copy it
   try {
-    CsvReader first(path.string(), std::make_shared<PartSource>(parts, 0, handoff), options);
+    CsvReader first(path.string(), std::make_shared<PartSource>(parts, 0, handoff, file_size), options);
     header = first.header();
     for (int part = 1; part < count; ++part) threads.emplace_back(run_part, part, &header);
     read(first, 0);

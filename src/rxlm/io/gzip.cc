@@ -199,9 +199,8 @@ std::unique_ptr<Inflater> open_inflater(const std::string& name) { return std::m
 
 }  // namespace
 
-namespace {
-// GzipFile::expected_size(): the gzip trailer's ISIZE (little-endian, the last 4 bytes) or the size of a
-// plain file. Any failure just leaves it unknown; reading proper reports errors.
+// The gzip trailer's ISIZE (little-endian, the last 4 bytes) or the size of a plain file. Any failure
+// just leaves it unknown; reading proper reports errors.
 std::uint64_t expected_size_of(const std::string& name) {
   const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -217,7 +216,6 @@ std::uint64_t expected_size_of(const std::string& name) {
   ::close(fd);
   return size;
 }
-}  // namespace
 
 GzipFile::GzipFile(const std::filesystem::path& path) : name_(path.string()) {
   std::error_code ec;

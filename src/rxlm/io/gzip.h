@@ -77,4 +77,7 @@ class GzipFile : public ChunkSource {
   std::thread worker_;
 };
 
+// What GzipFile::expected_size() gives for `name`, without opening it for reading.
+std::uint64_t expected_size_of(const std::string& name);
+
 }  // namespace rxlm
