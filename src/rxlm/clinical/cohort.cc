@@ -2,7 +2,6 @@
 #include "rxlm/clinical/cohort.h"
 
 #include <fmt/format.h>
-#include <sys/mman.h>
 
 #include <algorithm>
 #include <array>
@@ -250,15 +249,6 @@ class AdmissionTypePhrases {
   std::deque<std::pair<std::string, std::string>> seen_;  // a deque: returned phrases stay in place
 };
 
-// Asks for 2 MiB pages in the 2 MiB-aligned part of a large fresh buffer: one page fault per 2 MiB
-// instead of 512 (transparent huge pages are commonly set to "madvise"). Only a hint: errors are ignored.
-void advise_huge_pages(const void* data, std::size_t bytes) {
-  constexpr std::uintptr_t kHuge = std::uintptr_t{2} << 20;
-  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
-  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(kHuge - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
-}
-
 // Appends `list` to `ids` (reserved for it) and returns where it now lies.
 std::span<const std::int32_t> keep(std::vector<std::int32_t>& ids, const std::vector<std::int32_t>& list) {
   if (ids.capacity() - ids.size() < list.size()) fail("internal: more ids than rows in the cohort");
@@ -275,7 +265,6 @@ void select_admissions(const Context& c, std::span<const Admission> admissions, 
                        std::span<const PrescriptionRow> prescriptions, std::vector<std::int32_t>& ids,
                        Selection& out) {
   ids.reserve(diagnoses.size() + prescriptions.size());  // an admission has no more codes or drugs than rows
-  advise_huge_pages(ids.data(), ids.capacity() * sizeof(std::int32_t));
   const PrepConfig& config = c.config;
   const DiagnosisRow* diagnosis = diagnoses.data();
   const PrescriptionRow* prescription = prescriptions.data();
@@ -513,10 +502,8 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
   const std::span<const Admission> admissions(t.admissions);
   const std::size_t half = admissions.size() / 2;
   Selection selection[2];
-  for (int part = 0; part < 2; ++part) {
+  for (int part = 0; part < 2; ++part)
     selection[part].candidates.reserve(part == 0 ? admissions.size() : admissions.size() - half);
-    advise_huge_pages(selection[part].candidates.data(), selection[part].candidates.capacity() * sizeof(Sample));
-  }
   // Each half takes the rows below its successor's first hadm_id, so every row is looked at once.
   auto halves = [&](const auto& rows) {
     using Row = typename std::decay_t<decltype(rows)>::value_type;
