@@ -17,6 +17,9 @@ const bool registered = rxlm::cli::register_command(
       app.add_option("--out", *out, "output folder (gets hosp/*.csv.gz)")->required();
       app.add_option("--demo", *demo, "template release folder")->capture_default_str();
       app.add_option("--seed", options->seed, "random seed")->capture_default_str();
+      app.add_option("--gzip-level", options->gzip_level, "gzip level of the files (PhysioNet's are 6)")
+          ->check(CLI::Range(1, 9))
+          ->capture_default_str();
       app.callback([options, out, demo] {
         auto counts = rxlm::clinical::synthesize_hosp(*demo, *out, *options);
         fmt::print("patients {}, admissions {}, diagnoses_icd {}, prescriptions {}, omr {} → {}/hosp\n",

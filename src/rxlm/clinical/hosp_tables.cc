@@ -711,8 +711,36 @@ std::optional<std::pair<int, int>> parse_date(std::string_view text) {
 
 namespace {
 
-// The five smaller tables, one after another.
+// The five smaller tables, one after another; omr, the largest, first, so that what is left when the
+// prescriptions are done is short.
 void read_other_tables(HospSource& source, bool skip, HospTables& t) {
+  auto subject = [](const auto& row) { return row.subject_id; };
+  for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
+               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
+                 std::string_view name = trim(r.field(c[3]));
+                 OmrMeasurement m;
+                 if (name == "Height (Inches)") m.kind = OmrKind::Height;
+                 else if (name == "Weight (Lbs)") m.kind = OmrKind::Weight;
+                 else if (name == "BMI (kg/m2)") m.kind = OmrKind::Bmi;
+                 else return;  // blood pressure, eGFR, ...: not physical information we use
+                 m.subject_id = required_integer(r, c[0]);
+                 m.day = required_day(r, c[1]);
+                 m.seq_num = static_cast<int>(required_integer(r, c[2]));
+                 std::string_view text = trim(r.field(c[4]));
+                 auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m.value);
+                 if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+                   ++t.counts.at("omr").unusable;  // a free-text value is not a measurement; counted, not fatal
+                   return;
+                 }
+                 push_back_sized(t.omr, std::move(m), r);
+               });
+  t.counts.at("omr").duplicates = sort_unique(
+      t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
+      [](const OmrMeasurement& a, const OmrMeasurement& b) {
+        return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
+               std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
+      });
+
   for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  Patient p;
@@ -722,7 +750,6 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  p.anchor_year = static_cast<int>(required_integer(r, c[3]));
                  push_back_sized(t.patients, std::move(p), r);
                });
-  auto subject = [](const auto& row) { return row.subject_id; };
   t.counts.at("patients").duplicates = sort_unique(
       t.patients, subject, subject,
       [](const Patient& a, const Patient& b) {
@@ -790,32 +817,6 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
         if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
         return code_rank[a.code] < code_rank[b.code];
       });
-
-  for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
-               [&](const CsvReader& r, const std::vector<std::size_t>& c) {
-                 std::string_view name = trim(r.field(c[3]));
-                 OmrMeasurement m;
-                 if (name == "Height (Inches)") m.kind = OmrKind::Height;
-                 else if (name == "Weight (Lbs)") m.kind = OmrKind::Weight;
-                 else if (name == "BMI (kg/m2)") m.kind = OmrKind::Bmi;
-                 else return;  // blood pressure, eGFR, ...: not physical information we use
-                 m.subject_id = required_integer(r, c[0]);
-                 m.day = required_day(r, c[1]);
-                 m.seq_num = static_cast<int>(required_integer(r, c[2]));
-                 std::string_view text = trim(r.field(c[4]));
-                 auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), m.value);
-                 if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-                   ++t.counts.at("omr").unusable;  // a free-text value is not a measurement; counted, not fatal
-                   return;
-                 }
-                 push_back_sized(t.omr, std::move(m), r);
-               });
-  t.counts.at("omr").duplicates = sort_unique(
-      t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
-      [](const OmrMeasurement& a, const OmrMeasurement& b) {
-        return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
-               std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
-      });
 }
 
 }  // namespace
@@ -830,9 +831,11 @@ HospTables read_hosp_tables(HospSource& source, bool skip) {
   // threads inflating its files inherit).
   std::exception_ptr others_error, prescriptions_error;
   std::thread others([&] {
-    // Nice 5: about a third of the share of a normal thread while both want a core. Best effort:
-    // where it is not allowed, the threads share the cores evenly, as before.
-    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 5);
+    // Nice 10: about a tenth of the share of a normal thread while both want a core, so that the thread
+    // inflating prescriptions (the chain the whole read waits for when its file cannot be split) keeps
+    // nearly a core to itself; these tables fill the time the prescriptions parser leaves free. Best
+    // effort: where it is not allowed, the threads share the cores evenly.
+    ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
     try {
       read_other_tables(source, skip, t);
     } catch (...) {

@@ -17,7 +17,9 @@ struct SynthOptions {
   // target / demo average (diagnoses renumbered 1..k in their original seq_num order).
   double diagnoses_per_admission = 4756326.0 / 431231.0;
   double prescriptions_per_admission = 15416708.0 / 431231.0;
-  int gzip_level = 1;  // fast; the files are for throughput tests
+  // PhysioNet's files are gzip's default level 6 (the demo's prescriptions.csv.gz is byte for byte the
+  // size `gzip -6` gives; docs/prep.md), and inflating speed depends on the level, so that is the default.
+  int gzip_level = 6;
 };
 
 struct SynthCounts {
