@@ -140,6 +140,40 @@ TEST(AtomicFile, LargeFilesHoldExactlyWhatWasWritten) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(AtomicFile, FinishedButNotCommittedReplacesNothing) {
+  // finish_writing() puts the new bytes on disk under a temporary name; only commit() replaces the old
+  // file. prep flushes its sample files together and commits none when any flush fails.
+  const auto dir = std::filesystem::temp_directory_path() / ("rxlm_finish_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  for (bool large : {false, true}) {
+    const auto path = dir / (large ? "large.jsonl" : "small.jsonl");
+    {
+      rxlm::AtomicFile old(path, large);
+      old.write("old\n");
+      old.commit();
+    }
+    {
+      rxlm::AtomicFile file(path, large);
+      file.write(std::string(3 << 20, 'n'));
+      file.finish_writing();
+      EXPECT_EQ(read_all(path), "old\n") << "large " << large << ": replaced before commit";
+    }  // abandoned after finish_writing: the temporary goes, the old file stays
+    EXPECT_EQ(read_all(path), "old\n") << "large " << large;
+    {
+      rxlm::AtomicFile file(path, large);
+      file.write("new\n");
+      file.finish_writing();
+      file.commit();
+      file.commit();  // a second commit does nothing
+    }
+    EXPECT_EQ(read_all(path), "new\n") << "large " << large;
+  }
+  std::size_t entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir)) ++entries;
+  EXPECT_EQ(entries, 2u) << "a temporary or old file was left behind";
+  std::filesystem::remove_all(dir);
+}
+
 TEST(AtomicFile, LargeFileReplacesTheOldOneAndLeavesNothingElse) {
   // More 8 MiB blocks than a file keeps in flight (so written blocks are filled again), written over
   // an existing file whose blocks are freed in the background.

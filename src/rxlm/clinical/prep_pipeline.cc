@@ -403,6 +403,24 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     [[maybe_unused]] HospTables freed_tables = std::move(tables);
     [[maybe_unused]] std::vector<Sample> freed_samples = std::move(samples);
   });
+  // The sample files are flushed to disk at once (each fsync waits for a journal commit, which
+  // concurrent ones share), and only when all are complete does any replace its old version.
+  {
+    std::vector<std::exception_ptr> flush_errors(files.size());
+    std::vector<std::jthread> flushing;
+    std::size_t k = 0;
+    for (auto& [name, file] : files)
+      flushing.emplace_back([&flush_errors, k = k++, file = file.get()] {
+        try {
+          file->finish_writing();
+        } catch (...) {
+          flush_errors[k] = std::current_exception();
+        }
+      });
+    flushing.clear();  // joins
+    for (const auto& error : flush_errors)
+      if (error) std::rethrow_exception(error);
+  }
   for (auto& [name, file] : files) file->commit();
   if (links) links->commit();
   write_file_atomic(out_dir / "drug_vocabulary.tsv", vocabulary);

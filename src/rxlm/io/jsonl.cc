@@ -197,7 +197,7 @@ AtomicFile::AtomicFile(std::filesystem::path path, bool large) : path_(std::move
 
 AtomicFile::~AtomicFile() {
   if (remover_.joinable()) remover_.join();
-  if (file_ || direct_) {
+  if (file_ || direct_ || (written_ && !committed_)) {  // abandoned: the old file stays as it was
     if (file_) std::fclose(file_);
     direct_.reset();
     std::error_code ignored;
@@ -224,7 +224,8 @@ void AtomicFile::write_json_line(const nlohmann::ordered_json& value) {
   write(line);
 }
 
-void AtomicFile::commit() {
+void AtomicFile::finish_writing() {
+  if (written_) return;
   if (direct_) {
     try {
       direct_->finish();
@@ -246,6 +247,13 @@ void AtomicFile::commit() {
       fail("{}: could not finish writing ({}); nothing was replaced", temp_.string(), std::strerror(errno));
     }
   }
+  written_ = true;
+}
+
+void AtomicFile::commit() {
+  if (committed_) return;
+  finish_writing();
+  if (!written_) return;
   // Replacing a large file frees all its blocks inside rename(): tens of ms for hundreds of MB. So the
   // old file first gets a second name, rename() then only drops a link, and the blocks are freed on a
   // background thread. `path_` names a complete file all along, the old one or the new one.
@@ -261,6 +269,7 @@ void AtomicFile::commit() {
     if (!old.empty()) ::unlink(old.c_str());
     fail("{}: could not rename into place ({})", path_.string(), ec.message());
   }
+  committed_ = true;
   if (!old.empty()) remover_ = std::thread([old] { ::unlink(old.c_str()); });
 }
 

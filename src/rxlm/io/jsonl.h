@@ -32,12 +32,18 @@ class AtomicFile {
   // One compact JSON object followed by "\n".
   void write_json_line(const nlohmann::json& value);
   void write_json_line(const nlohmann::ordered_json& value);
+  // Writes out and fsyncs what was written, without replacing anything yet; throws naming the file (its
+  // temporary is then removed). Lets several files be flushed at once, on threads, before any of them
+  // replaces its old version. commit() calls it when it has not been called.
+  void finish_writing();
+  // finish_writing(), then the new file replaces the old one.
   void commit();
   const std::filesystem::path& path() const { return path_; }
 
  private:
   std::filesystem::path path_, temp_;
   bool large_ = false;
+  bool written_ = false, committed_ = false;  // finish_writing() and commit() succeeded
   std::FILE* file_ = nullptr;             // buffered mode
   std::unique_ptr<DirectWriter> direct_;  // O_DIRECT mode
   std::thread remover_;                   // frees the blocks of the large file that commit() replaced
