@@ -82,6 +82,36 @@ TEST(Prompt, OnePassJsonLineEqualsTheTwoPassOne) {
   EXPECT_EQ(buffer.view(), "kept:");
 }
 
+TEST(Prompt, LinesRenderedOnceEqualTheLinesWrittenFromTheFields) {
+  // prep renders each code's and each drug's JSON text once (json_diagnosis_rest, json_drug_line) and
+  // copies it into every line: the lines must not change, with a cache for some entries or for all.
+  PatientFacts patient{67, "female", std::nullopt, 108.4, std::nullopt, "direct emergency"};
+  const std::vector<std::string> titles = {"Septic \"shock\"\t", "", "Unspecified essential hypertension"};
+  std::vector<DiagnosisView> diagnoses = {{9, "78552", titles[0]}, {10, "Z9989", titles[1]}, {9, "4019", titles[2]}};
+  const std::vector<std::string_view> drugs = {"acetaminophen", "a\\b\"c", "senna"};
+  const std::string meta = R"({"sample_id":"s000001"})";
+  rxlm::TextBuffer plain;
+  ASSERT_TRUE(append_chat_line(plain, patient, diagnoses, drugs, meta));
+  std::vector<std::string> diagnosis_json, drug_json;
+  for (const auto& d : diagnoses) diagnosis_json.push_back(json_diagnosis_rest(d));
+  for (const auto& drug : drugs) drug_json.push_back(json_drug_line(drug));
+  EXPECT_EQ(diagnosis_json[0], R"(. ICD-9 78552: Septic \"shock\"\t\n)");
+  EXPECT_EQ(diagnosis_json[1], R"(. ICD-10 Z9989: title unknown\n)");
+  EXPECT_EQ(drug_json[1], R"(\n- a\\b\"c)");
+  for (std::size_t cached : {std::size_t{1}, std::size_t{3}}) {  // the first entry only, or all of them
+    std::vector<DiagnosisView> with = diagnoses;
+    std::vector<std::string_view> drug_lines;
+    for (std::size_t i = 0; i < cached; ++i) {
+      with[i].json_rest = diagnosis_json[i];
+      drug_lines.push_back(drug_json[i]);
+    }
+    rxlm::TextBuffer buffer;
+    ASSERT_TRUE(append_chat_line(buffer, patient, with, drugs, meta, drug_lines));
+    EXPECT_EQ(buffer.view(), plain.view()) << cached << " cached";
+  }
+  EXPECT_EQ(json_drug_line("caf\xC3\xA9"), "") << "beyond ASCII is left to the checked writer";
+}
+
 TEST(Prompt, ParserRejectsAnythingElse) {
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"", "does not start"},

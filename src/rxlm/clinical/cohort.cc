@@ -400,16 +400,30 @@ void set_code_lines(Cohort& cohort, const std::vector<DiagnosisCode>& codes) {
     cohort.code_lines[i].icd_code = std::string_view(cohort.code_text).substr(code_at, title_at - code_at);
     cohort.code_lines[i].title = std::string_view(cohort.code_text).substr(title_at, cohort.code_text.size() - title_at);
   }
+  // Each code's line as JSON text, written once here rather than in every sample that lists the code.
+  std::vector<std::string> json(codes.size());
+  std::size_t json_bytes = 0;
+  for (std::size_t i = 0; i < codes.size(); ++i) json_bytes += (json[i] = json_diagnosis_rest(cohort.code_lines[i])).size();
+  cohort.code_json.clear();
+  cohort.code_json.reserve(json_bytes);
+  for (std::size_t i = 0; i < codes.size(); ++i) {
+    const std::size_t at = cohort.code_json.size();
+    cohort.code_json += json[i];
+    cohort.code_lines[i].json_rest = std::string_view(cohort.code_json).substr(at, json[i].size());
+  }
 }
 
 }  // namespace
 
 void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
-                  std::vector<std::string_view>& drugs) {
+                  std::vector<std::string_view>& drugs, std::vector<std::string_view>* drug_json_lines) {
   diagnoses.resize(sample.diagnoses.size());
   for (std::size_t i = 0; i < sample.diagnoses.size(); ++i) diagnoses[i] = cohort.code_lines[sample.diagnoses[i]];
   drugs.resize(sample.drugs.size());
   for (std::size_t i = 0; i < sample.drugs.size(); ++i) drugs[i] = cohort.drug_names[sample.drugs[i]];
+  if (!drug_json_lines) return;
+  drug_json_lines->resize(sample.drugs.size());
+  for (std::size_t i = 0; i < sample.drugs.size(); ++i) (*drug_json_lines)[i] = cohort.drug_json_lines[sample.drugs[i]];
 }
 
 std::string admission_type_phrase(std::string_view type) {
@@ -451,6 +465,7 @@ Cohort build_cohort(const HospTables& t, const PrepConfig& config, const DrugNor
   std::sort(cohort.drug_names.begin(), cohort.drug_names.end());
   cohort.drug_names.erase(std::unique(cohort.drug_names.begin(), cohort.drug_names.end()), cohort.drug_names.end());
   cohort.drugs.resize(cohort.drug_names.size());
+  for (const auto& name : cohort.drug_names) cohort.drug_json_lines.push_back(json_drug_line(name));
   for (auto& info : products)
     if (info.excluded.empty())
       info.drug = static_cast<std::int32_t>(

@@ -43,8 +43,10 @@ struct Cohort {
   std::vector<const std::string*> code_titles;  // per HospTables::codes id; nullptr when not in d_icd_diagnoses
   // Per HospTables::codes id: the code and its title ("" when unknown) as views into `code_text`, one
   // compact block that stays in cache while the samples are rendered in shuffled order.
+  // Their json_rest views point into `code_json`.
   std::vector<DiagnosisView> code_lines;
-  std::string code_text;
+  std::string code_text, code_json;
+  std::vector<std::string> drug_json_lines;  // json_drug_line per drug_names id
   std::map<std::string, std::int64_t> drops;  // reason → admissions, in the order the checks run
   nlohmann::ordered_json stats;               // counts for the report (no identifiers)
 };
@@ -53,9 +55,10 @@ Cohort build_cohort(const HospTables& tables, const PrepConfig& config, const Dr
                     const AtcMap& atc);
 
 // The sample's diagnosis lines and drug names as views into `cohort`, written into `diagnoses` and
-// `drugs` (reused between calls, so rendering many samples allocates nothing); see append_user.
+// `drugs` (reused between calls, so rendering many samples allocates nothing); see append_user. Also
+// the drugs' json_drug_line texts into `drug_json_lines`, when given (see append_chat_line).
 void sample_lines(const Cohort& cohort, const Sample& sample, std::vector<DiagnosisView>& diagnoses,
-                  std::vector<std::string_view>& drugs);
+                  std::vector<std::string_view>& drugs, std::vector<std::string_view>* drug_json_lines = nullptr);
 
 // Readable admission type ("EW EMER." → "emergency"); unknown values are lower-cased as they are.
 std::string admission_type_phrase(std::string_view admission_type);

@@ -277,7 +277,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     batch.ends.clear();
     batch.tokens.clear();
     std::vector<DiagnosisView> diagnoses;
-    std::vector<std::string_view> drugs;
+    std::vector<std::string_view> drugs, drug_json_lines;
     std::string user, answer, meta, line;
     for (std::size_t i = first; i < first + count; ++i) {
       if (i + kPrefetch < first + count) prefetch_struct(cohort.samples[output[i + kPrefetch]]);
@@ -292,7 +292,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
         else meta += atc_json[s.drugs[d]];
       }
       meta += "]}";
-      sample_lines(cohort, s, diagnoses, drugs);
+      sample_lines(cohort, s, diagnoses, drugs, &drug_json_lines);
       if (tokenizer) {
         user.clear();
         append_user(user, s.patient, diagnoses);
@@ -300,7 +300,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
         append_answer(answer, drugs);
         batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
       }
-      if (!append_chat_line(batch.bytes, s.patient, diagnoses, drugs, meta)) {  // text beyond ASCII
+      if (!append_chat_line(batch.bytes, s.patient, diagnoses, drugs, meta, drug_json_lines)) {  // text beyond ASCII
         user.clear();
         append_user(user, s.patient, diagnoses);
         answer.clear();

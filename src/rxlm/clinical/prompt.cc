@@ -41,25 +41,35 @@ void write_user(Sink& out, const PatientFacts& p, std::span<const DiagnosisView>
   int index = 0;
   for (const auto& d : diagnoses) {  // "<index>. ICD-<version> <code>: <title>"
     out.integer(++index);
-    out.text(". ICD-");
-    out.integer(d.icd_version);
-    out.text(" ");
-    out.value(d.icd_code);
-    out.text(": ");
-    out.value(d.title.empty() ? std::string_view("title unknown") : d.title);
-    out.line_end();
+    out.diagnosis_rest(d);
   }
   out.text("List the drugs to prescribe for this admission.");
+}
+
+// A diagnosis line after its number: ". ICD-<version> <code>: <title>" and the line end.
+template <class Sink>
+void write_diagnosis_rest(Sink& out, const DiagnosisView& d) {
+  out.text(". ICD-");
+  out.integer(d.icd_version);
+  out.text(" ");
+  out.value(d.icd_code);
+  out.text(": ");
+  out.value(d.title.empty() ? std::string_view("title unknown") : d.title);
+  out.line_end();
 }
 
 template <class Sink, class Drugs>
 void write_answer(Sink& out, const Drugs& drugs) {
   out.text("Drugs:");
-  for (const auto& drug : drugs) {
-    out.line_end();
-    out.text("- ");
-    out.value(drug);
-  }
+  for (std::size_t i = 0; i < std::size(drugs); ++i) out.drug_line(i, drugs[i]);
+}
+
+// One drug's line of the answer, the line end before it included.
+template <class Sink>
+void write_drug_line(Sink& out, std::string_view drug) {
+  out.line_end();
+  out.text("- ");
+  out.value(drug);
 }
 
 // A measurement as fmt's "{:.Nf}" writes it (so ties round as they always did), into `digits`.
@@ -85,12 +95,15 @@ struct PlainSink {
     out.append(digits.data(), digits.size());
     out += unit;
   }
+  void diagnosis_rest(const DiagnosisView& d) { write_diagnosis_rest(*this, d); }
+  void drug_line(std::size_t, std::string_view drug) { write_drug_line(*this, drug); }
 };
 
 // Writes the messages as the inside of JSON string literals, straight into a TextBuffer. `failed` is
 // set when a value has a byte >= 0x80 (whose UTF-8 append_json_string has to check).
 struct JsonSink {
   TextBuffer& out;
+  std::span<const std::string_view> drug_json_lines = {};  // json_drug_line per drug, where known
   bool failed = false;
   void text(std::string_view t) { out.append(t); }
   void line_end() { out.append("\\n"); }
@@ -109,7 +122,25 @@ struct JsonSink {
     out.append(std::string_view(digits.data(), digits.size()));
     out.append(unit);
   }
+  // The texts rendered once per code or drug (json_diagnosis_rest, json_drug_line) are copied.
+  void diagnosis_rest(const DiagnosisView& d) {
+    if (!d.json_rest.empty()) out.append(d.json_rest);
+    else write_diagnosis_rest(*this, d);
+  }
+  void drug_line(std::size_t i, std::string_view drug) {
+    if (i < drug_json_lines.size() && !drug_json_lines[i].empty()) out.append(drug_json_lines[i]);
+    else write_drug_line(*this, drug);
+  }
 };
+
+// What `write` puts into a JsonSink, as a string; "" when a text has a byte >= 0x80.
+template <class Write>
+std::string json_text(Write&& write) {
+  TextBuffer buffer;
+  JsonSink sink{buffer};
+  write(sink);
+  return sink.failed ? std::string() : std::string(buffer.view());
+}
 
 // Everything up to the user message is the same on every line: escaped once.
 const std::string& chat_line_head() {
@@ -189,10 +220,19 @@ void append_chat_line(std::string& out, std::string_view user, std::string_view 
   out += "}\n";
 }
 
+std::string json_diagnosis_rest(const DiagnosisView& d) {
+  return json_text([&](JsonSink& sink) { write_diagnosis_rest(sink, d); });
+}
+
+std::string json_drug_line(std::string_view drug) {
+  return json_text([&](JsonSink& sink) { write_drug_line(sink, drug); });
+}
+
 bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
-                      std::span<const std::string_view> drugs, std::string_view meta_json) {
+                      std::span<const std::string_view> drugs, std::string_view meta_json,
+                      std::span<const std::string_view> drug_json_lines) {
   const std::size_t start = out.size();
-  JsonSink sink{out};
+  JsonSink sink{out, drug_json_lines};
   out.append(chat_line_head());
   out.append("\"");
   write_user(sink, patient, diagnoses);

@@ -46,6 +46,9 @@ std::string render_user(const AdmissionPrompt& admission);
 struct DiagnosisView {
   int icd_version = 0;
   std::string_view icd_code, title;  // title "" when unknown
+  // json_diagnosis_rest(*this) made once for a code that recurs in many messages (prep), or "": the
+  // JSON writer then copies it rather than writing the line from the fields again.
+  std::string_view json_rest;
 };
 // render_user appended to `out`: prep renders hundreds of thousands of messages into reused buffers,
 // without a heap allocation per message.
@@ -71,8 +74,16 @@ void append_chat_line(std::string& out, std::string_view user, std::string_view 
 // The same line for the same messages (append_user, append_answer), written in one pass straight from
 // the views into `out`. Returns false, leaving `out` as it was, when a text has a byte >= 0x80; the
 // caller then takes the append_chat_line above, which checks UTF-8 exactly as nlohmann does.
+// `drug_json_lines`: json_drug_line of each drug, where known ("" or a shorter span: written from the name).
 bool append_chat_line(TextBuffer& out, const PatientFacts& patient, std::span<const DiagnosisView> diagnoses,
-                      std::span<const std::string_view> drugs, std::string_view meta_json);
+                      std::span<const std::string_view> drugs, std::string_view meta_json,
+                      std::span<const std::string_view> drug_json_lines = {});
+// The pieces of a message that recur from message to message, as they stand inside a JSON string, for
+// writers that render them once: a diagnosis line after its number (". ICD-9 4019: <title>" and the
+// line end), and one drug's line of the answer (the line end before it, "- ", the name). "" when the
+// text has a byte >= 0x80 (whose UTF-8 only the checked path validates).
+std::string json_diagnosis_rest(const DiagnosisView& d);
+std::string json_drug_line(std::string_view drug);
 
 struct ParsedAnswer {
   bool ok = false;
