@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <future>
 #include <limits>
 #include <map>
 #include <mutex>
@@ -186,11 +187,15 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     timings[stage] = std::chrono::duration<double>(now - last).count();
     last = now;
   };
+  // The drug maps do not depend on the tables: they are loaded on a thread of their own meanwhile. A
+  // broken table is still reported before a broken map, as when they were loaded after.
+  const DrugNormaliser normaliser(config.drug_rules);
+  std::future<AtcMap> loading_atc =
+      std::async(std::launch::async, [&] { return AtcMap(config.drug_maps, normaliser); });
   HospTables tables = read_hosp_tables(source, config.skip_malformed);
   lap("read_tables");
-  DrugNormaliser normaliser(config.drug_rules);
-  AtcMap atc(config.drug_maps, normaliser);
-  lap("load_drug_maps");
+  const AtcMap atc = loading_atc.get();
+  lap("load_drug_maps");  // what of the loading was left after the tables
   Cohort cohort = build_cohort(tables, config, normaliser, atc);
   lap("build_cohort");
 
