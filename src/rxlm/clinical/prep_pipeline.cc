@@ -19,6 +19,7 @@
 #include "rxlm/clinical/atc_map.h"
 #include "rxlm/clinical/cohort.h"
 #include "rxlm/clinical/split.h"
+#include "rxlm/core/batch_memory.h"
 #include "rxlm/core/error.h"
 #include "rxlm/io/jsonl.h"
 #include "rxlm/tokenizer/tokenizer.h"
@@ -403,19 +404,30 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     fail("internal: {} admissions in but {} out + {} dropped", tables.admissions.size(), samples_out, dropped);
 
   // The tables and samples (hundreds of MB at full scale) are freed on another thread while the output
-  // is flushed to disk; jthread joins when this function returns or throws.
+  // is flushed to disk, and their memory handed back to the kernel there (rather than by the exit that
+  // usually follows); jthread joins when this function returns or throws.
   std::jthread release([tables = std::move(tables), samples = std::move(cohort.samples)]() mutable {
-    [[maybe_unused]] HospTables freed_tables = std::move(tables);
-    [[maybe_unused]] std::vector<Sample> freed_samples = std::move(samples);
+    { [[maybe_unused]] HospTables freed_tables = std::move(tables); }
+    { [[maybe_unused]] std::vector<Sample> freed_samples = std::move(samples); }
+    return_freed_memory();
   });
-  // The sample files are flushed to disk at once (each fsync waits for a journal commit, which
-  // concurrent ones share), and only when all are complete does any replace its old version.
+  // Every output file is flushed to disk at once (each fsync waits for a journal commit, which
+  // concurrent ones share), and only when all are complete does any replace its old version, the
+  // sample files first.
+  AtomicFile vocabulary_file(out_dir / "drug_vocabulary.tsv"), report_json(out_dir / "prep_report.json"),
+      report_md(out_dir / "prep_report.md");
+  vocabulary_file.write(vocabulary);
+  report_json.write(report.dump(2) + "\n");
+  report_md.write(report_markdown(report));
+  std::vector<AtomicFile*> outputs;
+  for (auto& [name, file] : files) outputs.push_back(file.get());
+  if (links) outputs.push_back(links.get());
+  for (AtomicFile* file : {&vocabulary_file, &report_json, &report_md}) outputs.push_back(file);
   {
-    std::vector<std::exception_ptr> flush_errors(files.size());
+    std::vector<std::exception_ptr> flush_errors(outputs.size());
     std::vector<std::jthread> flushing;
-    std::size_t k = 0;
-    for (auto& [name, file] : files)
-      flushing.emplace_back([&flush_errors, k = k++, file = file.get()] {
+    for (std::size_t k = 0; k < outputs.size(); ++k)
+      flushing.emplace_back([&flush_errors, k, file = outputs[k]] {
         try {
           file->finish_writing();
         } catch (...) {
@@ -426,11 +438,7 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     for (const auto& error : flush_errors)
       if (error) std::rethrow_exception(error);
   }
-  for (auto& [name, file] : files) file->commit();
-  if (links) links->commit();
-  write_file_atomic(out_dir / "drug_vocabulary.tsv", vocabulary);
-  write_file_atomic(out_dir / "prep_report.json", report.dump(2) + "\n");
-  write_file_atomic(out_dir / "prep_report.md", report_markdown(report));
+  for (AtomicFile* file : outputs) file->commit();
   return report;
 }
 

@@ -12,4 +12,8 @@ namespace rxlm {
 // a no-op elsewhere. Measured in docs/BENCHMARKS.md ("Preprocessing").
 void keep_freed_memory();
 
+// Hands the memory the process has freed back to the kernel now (glibc malloc_trim): for a thread that
+// has just freed the big tables while another waits on the disk, so that less is left for the exit.
+void return_freed_memory();
+
 }  // namespace rxlm
