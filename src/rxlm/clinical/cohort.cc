@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "rxlm/core/error.h"
+#include "rxlm/core/two_threads.h"
 
 namespace rxlm::clinical {
 namespace {
@@ -71,28 +72,6 @@ OmrChoice choose_omr(std::span<const OmrMeasurement> omr, const Admission& a, co
     choice.bmi_computed = true;
   }
   return choice;
-}
-
-// Runs work(0) on this thread and work(1) on a second one (the machine has two cores); rethrows a
-// failure once both have ended.
-template <class Work>
-void on_two_threads(Work&& work) {
-  std::exception_ptr helper_error;
-  std::thread helper([&] {
-    try {
-      work(1);
-    } catch (...) {
-      helper_error = std::current_exception();
-    }
-  });
-  try {
-    work(0);
-  } catch (...) {
-    helper.join();
-    throw;
-  }
-  helper.join();
-  if (helper_error) std::rethrow_exception(helper_error);
 }
 
 // subject_id → the patients row and the subject's omr rows. Admissions come in hadm_id order, so

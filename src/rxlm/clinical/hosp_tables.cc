@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "rxlm/core/error.h"
+#include "rxlm/core/two_threads.h"
 #include "rxlm/io/csv_parts.h"
 
 namespace rxlm::clinical {
@@ -131,19 +132,6 @@ bool radix_sort_by(std::span<T> items, std::span<T> scratch, Group group_of) {
   }
   if (from.data() != items.data()) std::copy(from.begin(), from.end(), items.begin());
   return true;
-}
-
-// Runs `low` here and `high` on a second thread when `two_threads`, else one after the other.
-template <class Low, class High>
-void maybe_in_parallel(bool two_threads, Low&& low, High&& high) {
-  if (!two_threads) {
-    low();
-    high();
-    return;
-  }
-  std::thread helper(std::forward<High>(high));
-  low();
-  helper.join();
 }
 
 // Sorts by `less` (a strict order whose first key is the integer group_of). Rows are first put in
