@@ -14,7 +14,6 @@
 #include <map>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 
 #include "rxlm/clinical/atc_map.h"
 #include "rxlm/clinical/cohort.h"
@@ -204,16 +203,10 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
   std::vector<std::int64_t> subjects;
   subjects.reserve(cohort.samples.size());
   for (const auto& s : cohort.samples) subjects.push_back(s.subject_id);
-  std::vector<std::string> split_names;
-  if (config.folds >= 2) {
-    for (int i = 0; i < config.folds; ++i) split_names.push_back("fold_" + std::to_string(i));
-  } else {
-    split_names = {"train", "validation", "test"};
-  }
-  // The split of each sample (an index into split_names) and its place in the output: shuffled patient
-  // order, then admission date, so ids reveal nothing about MIMIC ids. Both come from the distinct
-  // patients (what split_patients and shuffled_patients reduce their input to, so the result is the
-  // same); the split map and the output order are made on two threads.
+  const std::vector<std::string> split_names = rxlm::clinical::split_names(config.folds);
+  // Each patient's split and the output order both come from the shuffled distinct patients (what
+  // split_patients does, so the result is the same): the split by position in that order, and the
+  // output by patient in that order, then admission date, so ids reveal nothing about MIMIC ids.
   std::vector<std::int64_t> patients;  // the samples' subjects in the order of tables.patients: sorted
   {
     std::vector<std::uint8_t> has_sample(tables.patients.size(), 0);
@@ -221,28 +214,13 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
     for (std::size_t i = 0; i < has_sample.size(); ++i)
       if (has_sample[i]) patients.push_back(tables.patients[i].subject_id);
   }
-  std::vector<std::uint32_t> split_by_rank(patients.size()), split_of(cohort.samples.size());
-  std::vector<std::size_t> output, rank_of;
-  {
-    std::exception_ptr helper_error;
-    std::jthread helper([&] {
-      try {
-        const auto split = config.folds >= 2 ? fold_patients(patients, config.seed, config.folds)
-                                             : split_patients(patients, config.seed, config.validation, config.test);
-        const auto order = shuffled_patients(patients, config.seed);
-        for (std::size_t rank = 0; rank < order.size(); ++rank) {
-          const std::string& name = split.at(order[rank]);
-          split_by_rank[rank] = static_cast<std::uint32_t>(std::find(split_names.begin(), split_names.end(), name) -
-                                                           split_names.begin());
-        }
-      } catch (...) {
-        helper_error = std::current_exception();
-      }
-    });
-    output = output_order(cohort.samples, shuffled_patients(patients, config.seed), rank_of);
-    helper.join();
-    if (helper_error) std::rethrow_exception(helper_error);
-  }
+  const std::vector<std::int64_t> patient_order = shuffled_patients(patients, config.seed);
+  const std::vector<std::uint32_t> split_by_rank =
+      config.folds >= 2 ? fold_by_position(patient_order.size(), config.folds)
+                        : split_by_position(patient_order.size(), config.validation, config.test);
+  std::vector<std::size_t> rank_of;
+  const std::vector<std::size_t> output = output_order(cohort.samples, patient_order, rank_of);
+  std::vector<std::uint32_t> split_of(cohort.samples.size());
   for (std::size_t i = 0; i < split_of.size(); ++i) split_of[i] = split_by_rank[rank_of[i]];
 
   std::unique_ptr<Tokenizer> tokenizer;

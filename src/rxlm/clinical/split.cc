@@ -27,25 +27,48 @@ std::vector<std::int64_t> shuffled_patients(std::vector<std::int64_t> ids, std::
   return ids;
 }
 
+std::vector<std::string> split_names(int folds) {
+  if (folds < 2) return {"train", "validation", "test"};
+  std::vector<std::string> names;
+  for (int i = 0; i < folds; ++i) names.push_back("fold_" + std::to_string(i));
+  return names;
+}
+
+std::vector<std::uint32_t> split_by_position(std::size_t patients, double validation, double test) {
+  const auto n = static_cast<double>(patients);
+  const auto n_test = std::min(patients, static_cast<std::size_t>(std::llround(n * test)));
+  const auto n_validation = std::min(patients - n_test, static_cast<std::size_t>(std::llround(n * validation)));
+  std::vector<std::uint32_t> split(patients, 0);  // train
+  std::fill(split.begin(), split.begin() + static_cast<std::ptrdiff_t>(n_test), 2u);
+  std::fill(split.begin() + static_cast<std::ptrdiff_t>(n_test),
+            split.begin() + static_cast<std::ptrdiff_t>(n_test + n_validation), 1u);
+  return split;
+}
+
+std::vector<std::uint32_t> fold_by_position(std::size_t patients, int folds) {
+  std::vector<std::uint32_t> fold(patients);
+  for (std::size_t i = 0; i < patients; ++i) fold[i] = static_cast<std::uint32_t>(i % static_cast<std::size_t>(folds));
+  return fold;
+}
+
 std::unordered_map<std::int64_t, std::string> split_patients(const std::vector<std::int64_t>& subject_ids,
                                                              std::uint64_t seed, double validation, double test) {
-  auto order = shuffled_patients(subject_ids, seed);
-  const auto n = static_cast<double>(order.size());
-  const auto n_test = static_cast<std::size_t>(std::llround(n * test));
-  const auto n_validation = std::min(order.size() - std::min(order.size(), n_test),
-                                     static_cast<std::size_t>(std::llround(n * validation)));
-  std::unordered_map<std::int64_t, std::string> split;
-  for (std::size_t i = 0; i < order.size(); ++i)
-    split[order[i]] = i < n_test ? "test" : i < n_test + n_validation ? "validation" : "train";
-  return split;
+  const auto names = split_names(0);
+  const auto order = shuffled_patients(subject_ids, seed);
+  const auto split = split_by_position(order.size(), validation, test);
+  std::unordered_map<std::int64_t, std::string> named;
+  for (std::size_t i = 0; i < order.size(); ++i) named[order[i]] = names[split[i]];
+  return named;
 }
 
 std::unordered_map<std::int64_t, std::string> fold_patients(const std::vector<std::int64_t>& subject_ids,
                                                             std::uint64_t seed, int folds) {
-  auto order = shuffled_patients(subject_ids, seed);
-  std::unordered_map<std::int64_t, std::string> split;
-  for (std::size_t i = 0; i < order.size(); ++i) split[order[i]] = "fold_" + std::to_string(i % folds);
-  return split;
+  const auto names = split_names(folds);
+  const auto order = shuffled_patients(subject_ids, seed);
+  const auto fold = fold_by_position(order.size(), folds);
+  std::unordered_map<std::int64_t, std::string> named;
+  for (std::size_t i = 0; i < order.size(); ++i) named[order[i]] = names[fold[i]];
+  return named;
 }
 
 }  // namespace rxlm::clinical
