@@ -3,7 +3,6 @@
 #include "rxlm/io/jsonl.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -298,8 +297,32 @@ std::size_t next_special(std::string_view text, std::size_t from) {
 
 }  // namespace
 
-void append_json_string(std::string& out, std::string_view text) {
+namespace {
+
+// The escape of one byte that JSON strings cannot hold as it is (a quote, a backslash or a control
+// character below 0x20), as nlohmann::json::dump() writes it, at `out`; returns the end (at most 6 bytes).
+char* write_escape(char* out, char c) {
   static constexpr char kHex[] = "0123456789abcdef";
+  switch (c) {
+    case '"': *out++ = '\\', *out++ = '"'; break;
+    case '\\': *out++ = '\\', *out++ = '\\'; break;
+    case '\b': *out++ = '\\', *out++ = 'b'; break;
+    case '\f': *out++ = '\\', *out++ = 'f'; break;
+    case '\n': *out++ = '\\', *out++ = 'n'; break;
+    case '\r': *out++ = '\\', *out++ = 'r'; break;
+    case '\t': *out++ = '\\', *out++ = 't'; break;
+    default:
+      std::memcpy(out, "\\u00", 4);
+      out[4] = kHex[(c >> 4) & 0xF];
+      out[5] = kHex[c & 0xF];
+      out += 6;
+  }
+  return out;
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text) {
   const std::size_t start = out.size();
   out.push_back('"');
   std::size_t run = 0;  // start of the current run of bytes that need no escaping
@@ -312,19 +335,8 @@ void append_json_string(std::string& out, std::string_view text) {
     }
     out.append(text.data() + run, i - run);
     run = i + 1;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        out += "\\u00";
-        out.push_back(kHex[(c >> 4) & 0xF]);
-        out.push_back(kHex[c & 0xF]);
-    }
+    char escape[6];
+    out.append(escape, write_escape(escape, c));
   }
   out.append(text.data() + run, text.size() - run);
   out.push_back('"');
@@ -423,28 +435,14 @@ void copy_plain_run(const char*& in, const char* end, char*& out) {
 }  // namespace
 
 char* write_json_chars(char* out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
   const char* in = text.data();
   const char* const end = in + text.size();
   for (;;) {
     copy_plain_run(in, end, out);
     if (in == end) return out;
     const char c = *in++;
-    switch (c) {
-      case '"': *out++ = '\\', *out++ = '"'; break;
-      case '\\': *out++ = '\\', *out++ = '\\'; break;
-      case '\b': *out++ = '\\', *out++ = 'b'; break;
-      case '\f': *out++ = '\\', *out++ = 'f'; break;
-      case '\n': *out++ = '\\', *out++ = 'n'; break;
-      case '\r': *out++ = '\\', *out++ = 'r'; break;
-      case '\t': *out++ = '\\', *out++ = 't'; break;
-      default:
-        if (static_cast<unsigned char>(c) >= 0x80) return nullptr;
-        std::memcpy(out, "\\u00", 4);
-        out[4] = kHex[(c >> 4) & 0xF];
-        out[5] = kHex[c & 0xF];
-        out += 6;
-    }
+    if (static_cast<unsigned char>(c) >= 0x80) return nullptr;
+    out = write_escape(out, c);
   }
 }
 
