@@ -277,18 +277,18 @@ nlohmann::ordered_json run_prep(HospSource& source, const PrepConfig& config, co
       }
       meta += "]}";
       sample_lines(cohort, s, diagnoses, drugs, &drug_json_lines);
-      if (tokenizer) {
+      auto plain_messages = [&] {  // for the tokenizer, and for the checked two-pass JSON writer
         user.clear();
         append_user(user, s.patient, diagnoses);
         answer.clear();
         append_answer(answer, drugs);
+      };
+      if (tokenizer) {
+        plain_messages();
         batch.tokens.push_back(sample_tokens(*tokenizer, user, answer));
       }
       if (!append_chat_line(batch.bytes, s.patient, diagnoses, drugs, meta, drug_json_lines)) {  // text beyond ASCII
-        user.clear();
-        append_user(user, s.patient, diagnoses);
-        answer.clear();
-        append_answer(answer, drugs);
+        if (!tokenizer) plain_messages();
         line.clear();
         append_chat_line(line, user, answer, meta);
         batch.bytes.append(line);
