@@ -151,6 +151,22 @@ TEST(Split, PatientsGoToExactlyOneSplitInTheRequestedShares) {
   EXPECT_NE(split_patients(ids, 43, 0.1, 0.1), split);
 }
 
+TEST(Split, PositionsInTheShuffledOrderDecideTheSplit) {
+  // prep takes each patient's split from its place in shuffled_patients' order: test first, then
+  // validation, then train (rounded shares); folds round-robin. split_patients must agree with that.
+  EXPECT_EQ(split_by_position(10, 0.1, 0.2), (std::vector<std::uint32_t>{2, 2, 1, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(split_by_position(3, 0.5, 0.9), (std::vector<std::uint32_t>{2, 2, 2}));  // test takes all it asks
+  EXPECT_EQ(fold_by_position(7, 3), (std::vector<std::uint32_t>{0, 1, 2, 0, 1, 2, 0}));
+  EXPECT_EQ(split_names(0), (std::vector<std::string>{"train", "validation", "test"}));
+  EXPECT_EQ(split_names(3), (std::vector<std::string>{"fold_0", "fold_1", "fold_2"}));
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 57; ++i) ids.push_back(30000000 + 11 * i);
+  const auto order = shuffled_patients(ids, 9);
+  const auto by_position = split_by_position(order.size(), 0.2, 0.1);
+  const auto split = split_patients(ids, 9, 0.2, 0.1);
+  for (std::size_t i = 0; i < order.size(); ++i) EXPECT_EQ(split.at(order[i]), split_names(0)[by_position[i]]) << i;
+}
+
 TEST(Split, FoldsPartitionPatients) {
   std::vector<std::int64_t> ids;
   for (int i = 0; i < 103; ++i) ids.push_back(i * 13);
