@@ -247,53 +247,57 @@ TEST(GzipParts, ConsumersMayStopEarly) {
 
 // The claims the split rests on, checked on a mapped stream: the marker decoder started at a block
 // boundary gives deflate's bytes once markers are resolved, and GzipSegment reports an exact stop at
-// every block boundary and at no neighbouring bit.
+// every block boundary and at no neighbouring bit, whether the file is mapped or read.
 TEST(GzipParts, MarkerRunsAndExactStopsAtBlockBoundaries) {
   SKIP_WITHOUT_ISAL();
   ScratchDir dir;
-  for (int level : {1, 6, 9}) {
-    const auto& c = csv_at_level(level);
-    auto path = dir / "rows.csv.gz";
-    testing::write_bytes(path, c.gz);
-    const deflate::Bits bits{reinterpret_cast<const std::uint8_t*>(c.gz.data()), c.gz.size()};
-    auto map = deflate::map_blocks(bits, 80, c.plain.size() + 1024);  // 10-byte header, no optional fields
-    ASSERT_TRUE(map.has_value());
-    ASSERT_TRUE(std::string(map->output.begin(), map->output.end()) == c.plain);
-    ASSERT_GT(map->block_starts.size(), 20u) << "level " << level;
-    // Offsets of the output at each block start, from a second pass that records them.
-    PositionedFile file(path.string());
-    const std::size_t n = map->block_starts.size();
-    int runs = 0;
-    for (std::size_t i = 1; i < n; i += n / 12) {
-      const std::uint64_t boundary = map->block_starts[i];
-      for (std::int64_t delta : {0, -1, 1, 8}) {
-        GzipSegment segment(file);
-        segment.stop_at(boundary + static_cast<std::uint64_t>(delta));
-        std::string out(16 << 20, '\0');
-        std::size_t total = 0, got = 0;
-        while ((got = segment.fill(out.data() + total, out.size() - total)) > 0) total += got;
-        EXPECT_EQ(segment.stopped_at_boundary(), delta == 0) << "level " << level << " block " << i << " delta " << delta;
-        if (delta == 0) {
-          ASSERT_TRUE(out.compare(0, total, c.plain, 0, total) == 0);
-          EXPECT_EQ(segment.crc32(), crc32(0, reinterpret_cast<const Bytef*>(c.plain.data()), static_cast<uInt>(total)));
-          // A marker run from this boundary resolves to the same bytes.
-          if (deflate::plausible_dynamic_block(bits, boundary)) {
-            auto outcome = deflate::decode_with_markers(bits, boundary, {});
-            ASSERT_NE(outcome.status, deflate::MarkerOutcome::kNotABlock);
-            if (outcome.status != deflate::MarkerOutcome::kFound) continue;  // the final block came first
-            ++runs;
-            const deflate::MarkerRun* run = &outcome.run;
-            for (std::size_t s = 0; s < run->size; ++s) {
-              const std::uint16_t symbol = run->output()[s];
-              const char byte = symbol < 256 ? static_cast<char>(symbol)
-                                             : c.plain[total - deflate::kWindow + (symbol - deflate::kMarker)];
-              ASSERT_EQ(byte, c.plain[total + s]) << "symbol " << s;
+  for (auto access : {PositionedFile::Access::Map, PositionedFile::Access::Read}) {
+    for (int level : {1, 6, 9}) {
+      const auto& c = csv_at_level(level);
+      auto path = dir / "rows.csv.gz";
+      testing::write_bytes(path, c.gz);
+      const deflate::Bits bits{reinterpret_cast<const std::uint8_t*>(c.gz.data()), c.gz.size()};
+      auto map = deflate::map_blocks(bits, 80, c.plain.size() + 1024);  // 10-byte header, no optional fields
+      ASSERT_TRUE(map.has_value());
+      ASSERT_TRUE(std::string(map->output.begin(), map->output.end()) == c.plain);
+      ASSERT_GT(map->block_starts.size(), 20u) << "level " << level;
+      // Offsets of the output at each block start, from a second pass that records them.
+      PositionedFile file(path.string(), access);
+      ASSERT_EQ(file.bytes() != nullptr, access == PositionedFile::Access::Map);
+      const std::size_t n = map->block_starts.size();
+      int runs = 0;
+      for (std::size_t i = 1; i < n; i += n / 12) {
+        const std::uint64_t boundary = map->block_starts[i];
+        for (std::int64_t delta : {0, -1, 1, 8}) {
+          GzipSegment segment(file);
+          segment.stop_at(boundary + static_cast<std::uint64_t>(delta));
+          std::string out(16 << 20, '\0');
+          std::size_t total = 0, got = 0;
+          while ((got = segment.fill(out.data() + total, out.size() - total)) > 0) total += got;
+          EXPECT_EQ(segment.stopped_at_boundary(), delta == 0) << "level " << level << " block " << i << " delta " << delta
+              << (access == PositionedFile::Access::Map ? " mapped" : " read");
+          if (delta == 0) {
+            ASSERT_TRUE(out.compare(0, total, c.plain, 0, total) == 0);
+            EXPECT_EQ(segment.crc32(), crc32(0, reinterpret_cast<const Bytef*>(c.plain.data()), static_cast<uInt>(total)));
+            // A marker run from this boundary resolves to the same bytes.
+            if (deflate::plausible_dynamic_block(bits, boundary)) {
+              auto outcome = deflate::decode_with_markers(bits, boundary, {});
+              ASSERT_NE(outcome.status, deflate::MarkerOutcome::kNotABlock);
+              if (outcome.status != deflate::MarkerOutcome::kFound) continue;  // the final block came first
+              ++runs;
+              const deflate::MarkerRun* run = &outcome.run;
+              for (std::size_t s = 0; s < run->size; ++s) {
+                const std::uint16_t symbol = run->output()[s];
+                const char byte = symbol < 256 ? static_cast<char>(symbol)
+                                               : c.plain[total - deflate::kWindow + (symbol - deflate::kMarker)];
+                ASSERT_EQ(byte, c.plain[total + s]) << "symbol " << s;
+              }
             }
           }
         }
       }
+      EXPECT_GE(runs, 8) << "level " << level;
     }
-    EXPECT_GE(runs, 8) << "level " << level;
   }
 }
 

@@ -14,10 +14,13 @@
 #include "rxlm/io/gzip_segment.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "rxlm/core/error.h"
@@ -31,7 +34,7 @@ struct inflate_state {};  // never used: GzipParts does not split without ISA-L
 
 namespace rxlm {
 
-PositionedFile::PositionedFile(std::string name) : name_(std::move(name)) {
+PositionedFile::PositionedFile(std::string name, Access access) : name_(std::move(name)) {
   fd_ = ::open(name_.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) fail("{}: cannot open ({})", name_, std::strerror(errno));
   struct stat st {};
@@ -40,11 +43,23 @@ PositionedFile::PositionedFile(std::string name) : name_(std::move(name)) {
     fail("{}: cannot stat ({})", name_, std::strerror(errno));
   }
   size_ = static_cast<std::uint64_t>(st.st_size);
+  if (access == Access::Map && S_ISREG(st.st_mode) && size_ > 0) {
+    void* map = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
+    if (map != MAP_FAILED) bytes_ = static_cast<const std::uint8_t*>(map);
+  }
 }
 
-PositionedFile::~PositionedFile() { ::close(fd_); }
+PositionedFile::~PositionedFile() {
+  if (bytes_) ::munmap(const_cast<std::uint8_t*>(bytes_), size_);
+  ::close(fd_);
+}
 
 std::size_t PositionedFile::read_at(std::uint64_t offset, std::uint8_t* out, std::size_t size) const {
+  if (bytes_) {
+    const std::size_t n = offset >= size_ ? 0 : static_cast<std::size_t>(std::min<std::uint64_t>(size, size_ - offset));
+    std::memcpy(out, bytes_ + offset, n);
+    return n;
+  }
   std::size_t done = 0;
   while (done < size) {
     ssize_t got = ::pread(fd_, out + done, size - done, static_cast<off_t>(offset + done));
@@ -72,7 +87,7 @@ using gzip_errors::isal_error;
 GzipSegment::GzipSegment(const PositionedFile& file)
     : file_(file),
       state_(std::make_unique<inflate_state>()),
-      input_(std::make_unique_for_overwrite<std::uint8_t[]>(kInput)),
+      input_(file.bytes() ? nullptr : std::make_unique_for_overwrite<std::uint8_t[]>(kInput)),
       read_limit_(file.size()) {
   isal_inflate_init(state_.get());
   state_->crc_flag = ISAL_GZIP;  // parses the header; keeps the CRC-32 of the output in state_->crc
@@ -83,7 +98,7 @@ GzipSegment::GzipSegment(const PositionedFile& file)
 GzipSegment::GzipSegment(const PositionedFile& file, std::uint64_t start_bit, const std::uint8_t* window32k)
     : file_(file),
       state_(std::make_unique<inflate_state>()),
-      input_(std::make_unique_for_overwrite<std::uint8_t[]>(kInput)),
+      input_(file.bytes() ? nullptr : std::make_unique_for_overwrite<std::uint8_t[]>(kInput)),
       next_read_(start_bit / 8),
       read_limit_(file.size()) {
   inflate_state& s = *state_;
@@ -131,11 +146,21 @@ void GzipSegment::decide_stop_now() {
   }
 }
 
-// Reads more input after what is left unread; false when nothing more may or can be read.
+// Reads more input after what is left unread; false when nothing more may or can be read. A mapped
+// file is its own input: the decoder's input grows over the mapping by up to kInput at a time.
 bool GzipSegment::refill() {
   inflate_state& s = *state_;
   if (next_read_ >= read_limit_ && decide_stop_) decide_stop_now();
-  if (s.avail_in == kInput || next_read_ >= read_limit_) return false;
+  if (next_read_ >= read_limit_) return false;
+  if (const std::uint8_t* bytes = file_.bytes()) {
+    if (s.avail_in > UINT32_MAX - kInput) return false;
+    const auto more = static_cast<std::uint32_t>(std::min<std::uint64_t>(kInput, read_limit_ - next_read_));
+    s.next_in = const_cast<std::uint8_t*>(bytes + next_read_ - s.avail_in);  // igzip never writes its input
+    s.avail_in += more;
+    next_read_ += more;
+    return true;
+  }
+  if (s.avail_in == kInput) return false;
   std::memmove(input_.get(), s.next_in, s.avail_in);
   const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(kInput - s.avail_in, read_limit_ - next_read_));
   const std::size_t got = file_.read_at(next_read_, input_.get() + s.avail_in, want);

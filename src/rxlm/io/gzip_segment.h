@@ -13,10 +13,14 @@ struct inflate_state;
 
 namespace rxlm {
 
-// A file opened for positioned reads (shared by the threads of one GzipParts).
+// A file opened for positioned reads (shared by the threads of one GzipParts). A regular file is also
+// mapped read-only, so the decoder reads the page cache where it lies instead of a copy of it (the
+// copy cost the single inflate chain of a large file about a tenth of its time); a file that cannot be
+// mapped is read with pread(2).
 class PositionedFile {
  public:
-  explicit PositionedFile(std::string name);
+  enum class Access { Map, Read };  // Read: never map (tests compare the two)
+  explicit PositionedFile(std::string name, Access access = Access::Map);
   ~PositionedFile();
   PositionedFile(const PositionedFile&) = delete;
   PositionedFile& operator=(const PositionedFile&) = delete;
@@ -24,11 +28,15 @@ class PositionedFile {
   std::size_t read_at(std::uint64_t offset, std::uint8_t* out, std::size_t size) const;
   std::uint64_t size() const { return size_; }
   const std::string& name() const { return name_; }
+  // The whole file, mapped; null when it is not mapped. Valid while this object lives. (As with any
+  // mapping, a file truncated by another program while it is read ends the process with SIGBUS.)
+  const std::uint8_t* bytes() const { return bytes_; }
 
  private:
   std::string name_;
   int fd_ = -1;
   std::uint64_t size_ = 0;
+  const std::uint8_t* bytes_ = nullptr;
 };
 
 class GzipSegment {
@@ -76,7 +84,7 @@ class GzipSegment {
 
   const PositionedFile& file_;
   std::unique_ptr<inflate_state> state_;
-  std::unique_ptr<std::uint8_t[]> input_;
+  std::unique_ptr<std::uint8_t[]> input_;  // the read buffer of a file that is not mapped
   std::uint64_t next_read_ = 0;  // file offset of the next byte to read into input_
   std::uint64_t read_limit_;     // no bytes at or after this offset are fed to the decoder
   std::optional<std::uint64_t> stop_bit_;
