@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
 #include <charconv>
 #include <climits>
@@ -699,10 +700,12 @@ std::optional<std::pair<int, int>> parse_date(std::string_view text) {
 
 namespace {
 
-// The five smaller tables, one after another; omr, the largest, first, so that what is left when the
-// prescriptions are done is short.
-void read_other_tables(HospSource& source, bool skip, HospTables& t) {
-  auto subject = [](const auto& row) { return row.subject_id; };
+// The five smaller tables, each read by its own function into its own members of HospTables (and its own
+// entry of `counts`), so that any two can be read at once.
+auto subject_of = [](const auto& row) { return row.subject_id; };
+auto admission_of = [](const auto& row) { return row.hadm_id; };
+
+void read_omr(HospSource& source, bool skip, HospTables& t) {
   for_each_row(source, "omr", {"subject_id", "chartdate", "seq_num", "result_name", "result_value"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  std::string_view name = trim(r.field(c[3]));
@@ -723,12 +726,14 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  push_back_sized(t.omr, std::move(m), r);
                });
   t.counts.at("omr").duplicates = sort_unique(
-      t.omr, subject, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
+      t.omr, subject_of, [](const OmrMeasurement& m) { return std::tie(m.subject_id, m.kind, m.day, m.seq_num, m.value); },
       [](const OmrMeasurement& a, const OmrMeasurement& b) {
         return std::tie(a.subject_id, a.kind, a.day, a.seq_num, a.value) <
                std::tie(b.subject_id, b.kind, b.day, b.seq_num, b.value);
       });
+}
 
+void read_patients(HospSource& source, bool skip, HospTables& t) {
   for_each_row(source, "patients", {"subject_id", "gender", "anchor_age", "anchor_year"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  Patient p;
@@ -739,12 +744,14 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  push_back_sized(t.patients, std::move(p), r);
                });
   t.counts.at("patients").duplicates = sort_unique(
-      t.patients, subject, subject,
+      t.patients, subject_of, subject_of,
       [](const Patient& a, const Patient& b) {
         return std::tie(a.subject_id, a.anchor_year, a.gender, a.anchor_age) <
                std::tie(b.subject_id, b.anchor_year, b.gender, b.anchor_age);
       });
+}
 
+void read_admissions(HospSource& source, bool skip, HospTables& t) {
   for_each_row(source, "admissions", {"subject_id", "hadm_id", "admittime", "dischtime", "admission_type"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  Admission a;
@@ -755,14 +762,15 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                  a.admission_type = std::string(trim(r.field(c[4])));
                  push_back_sized(t.admissions, std::move(a), r);
                });
-  auto admission = [](const auto& row) { return row.hadm_id; };
   t.counts.at("admissions").duplicates = sort_unique(
-      t.admissions, admission, admission,
+      t.admissions, admission_of, admission_of,
       [](const Admission& a, const Admission& b) {
         return std::tie(a.hadm_id, a.admit_day, a.subject_id, a.admission_type) <
                std::tie(b.hadm_id, b.admit_day, b.subject_id, b.admission_type);
       });
+}
 
+void read_icd_titles(HospSource& source, bool skip, HospTables& t) {
   for_each_row(source, "d_icd_diagnoses", {"icd_code", "icd_version", "long_title"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
                  int version = static_cast<int>(required_integer(r, c[1]));
@@ -774,7 +782,9 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
                    if (title < it->second) it->second = title;
                  }
                });
+}
 
+void read_diagnoses(HospSource& source, bool skip, HospTables& t) {
   TextIds code_ids;
   for_each_row(source, "diagnoses_icd", {"hadm_id", "seq_num", "icd_code", "icd_version"}, skip, t,
                [&](const CsvReader& r, const std::vector<std::size_t>& c) {
@@ -799,7 +809,7 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
   });
   for (std::size_t i = 0; i < by_text.size(); ++i) code_rank[by_text[i]] = static_cast<std::int32_t>(i);
   sort_grouped(
-      t.diagnoses, admission,
+      t.diagnoses, admission_of,
       [&](const DiagnosisRow& a, const DiagnosisRow& b) {
         if (a.hadm_id != b.hadm_id) return a.hadm_id < b.hadm_id;
         if (a.seq_num != b.seq_num) return a.seq_num < b.seq_num;
@@ -811,32 +821,47 @@ void read_other_tables(HospSource& source, bool skip, HospTables& t) {
 
 HospTables read_hosp_tables(HospSource& source, bool skip) {
   HospTables t;
-  // Every count entry exists before the second thread starts, so neither thread inserts into the map.
+  // Every count entry exists before the threads start, so no thread inserts into the map.
   for (const char* table : {"patients", "admissions", "d_icd_diagnoses", "diagnoses_icd", "prescriptions", "omr"})
     t.counts[table];
+  // The other tables are tasks taken in this order by whichever thread is free: omr, the largest,
+  // first, so that what is left when the prescriptions are done is short. Their errors are reported
+  // in this order too (before a prescriptions error), whichever thread met them.
+  using ReadTable = void (*)(HospSource&, bool, HospTables&);
+  constexpr std::array<ReadTable, 5> kOthers = {read_omr, read_diagnoses, read_admissions, read_patients,
+                                                read_icd_titles};
+  std::array<std::exception_ptr, kOthers.size()> others_errors;
+  std::atomic<std::size_t> next_other{0};
+  auto read_others = [&] {
+    for (std::size_t i; (i = next_other.fetch_add(1)) < kOthers.size();) {
+      try {
+        kOthers[i](source, skip, t);
+      } catch (...) {
+        others_errors[i] = std::current_exception();
+      }
+    }
+  };
   // prescriptions is by far the largest table, and inflating it is the longest chain of work: it is read
   // here while the other tables are read on a thread that yields to it (a lower priority, which the
-  // threads inflating its files inherit).
-  std::exception_ptr others_error, prescriptions_error;
+  // threads inflating its files inherit). Then this thread takes what is left of the other tables.
+  std::exception_ptr prescriptions_error;
   std::thread others([&] {
     // Nice 10: about a tenth of the share of a normal thread while both want a core, so that the thread
     // inflating prescriptions (the chain the whole read waits for when its file cannot be split) keeps
     // nearly a core to itself; these tables fill the time the prescriptions parser leaves free. Best
     // effort: where it is not allowed, the threads share the cores evenly.
     ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10);
-    try {
-      read_other_tables(source, skip, t);
-    } catch (...) {
-      others_error = std::current_exception();
-    }
+    read_others();
   });
   try {
     read_prescriptions(source, skip, t);
   } catch (...) {
     prescriptions_error = std::current_exception();
   }
+  read_others();
   others.join();
-  if (others_error) std::rethrow_exception(others_error);
+  for (const std::exception_ptr& error : others_errors)
+    if (error) std::rethrow_exception(error);
   if (prescriptions_error) std::rethrow_exception(prescriptions_error);
   return t;
 }
